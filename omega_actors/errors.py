@@ -1,0 +1,46 @@
+"""The exceptions omega_actors raises.
+
+One root, :class:`OmegaError`, and a few subclasses. Every message says what
+was wrong, where (file, key, actor), and what is accepted.
+"""
+
+from __future__ import annotations
+
+
+class OmegaError(Exception):
+    """Root of every error omega_actors raises on purpose."""
+
+
+class ConfigError(OmegaError):
+    """A config file, key or value was rejected.
+
+    ``file`` and ``key`` locate the problem; the message says what was found
+    and what is accepted.
+    """
+
+    def __init__(self, message: str, *, file: str | None = None, key: str | None = None) -> None:
+        self.file = file
+        self.key = key
+        self.detail = message
+        where = ": ".join(part for part in (file, key) if part)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class SpecError(ConfigError):
+    """A child spec or supervisor spec is invalid (raised at construction)."""
+
+
+class RuntimeStartError(OmegaError):
+    """The actor system could not be started (port taken, stale admin, ...)."""
+
+
+class DeliveryError(OmegaError):
+    """A message could not be delivered or was rejected by its target."""
+
+
+class AskTimeout(DeliveryError):
+    """No reply arrived in time."""
+
+
+class SupervisorError(OmegaError):
+    """A supervisor refused a request (``start_child``, ``terminate_child``, ...)."""

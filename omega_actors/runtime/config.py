@@ -1,0 +1,217 @@
+"""Supervision trees declared in ``config/*.toml``.
+
+Every ``*.toml`` file of the directory is read, in name order. A file holds
+top-level tables; each table may appear in one file only:
+
+``[system]`` (optional)
+    How to run the actor system: see :class:`~.system.SystemConfig`
+    (``base``, ``bind``, ``admin_port``, ``data_dir``, ``intensity``, ...).
+    ``admin_port = 0`` picks a free port.
+
+``[tree]``
+    The application's root supervisor: ``id`` (default ``"app"``) and the
+    supervisor keys below, with its children as ``[[tree.children]]``.
+
+A child table has ``id``, ``start = "package.module:Class"``, ``args`` (a
+table of keyword arguments), ``restart``, ``shutdown`` (seconds,
+``"brutal_kill"`` or ``"infinity"``), ``significant`` and ``name``. A child
+with ``type = "supervisor"`` takes the supervisor keys instead of ``start``:
+``strategy``, ``intensity``, ``period``, ``auto_shutdown``, ``dynamic``,
+``max_children``, ``[...backoff]`` (``initial``, ``maximum``,
+``multiplier``, ``jitter``, ``reset_after``) and its own ``children``::
+
+    [tree]
+    strategy = "one_for_one"
+    intensity = 3
+
+    [[tree.children]]
+    id = "counter"
+    start = "omega_actors.actors.demo:Counter"
+    name = "counter"
+
+    [[tree.children]]
+    id = "pool"
+    type = "supervisor"
+    strategy = "one_for_all"
+
+      [[tree.children.children]]
+      id = "worker-1"
+      start = "omega_actors.actors.demo:Worker"
+
+A bad file is rejected as a whole with a :class:`~omega_actors.errors.ConfigError`
+naming the file, the key (``tree.children[1].restart``), the value, and what
+is accepted. Unknown keys are errors.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, SpecError
+from .backoff import Backoff
+from .child_spec import ChildSpec, Start
+from .supervisor import Supervisor
+from .supervisor_spec import SupervisorSpec
+from .system import SystemConfig
+
+SECTIONS = ("system", "tree")
+SYSTEM_KEYS = tuple(SystemConfig.__dataclass_fields__)
+SUPERVISOR_KEYS = ("strategy", "intensity", "period", "auto_shutdown", "backoff", "dynamic", "max_children", "children")
+CHILD_KEYS = ("id", "type", "start", "args", "restart", "shutdown", "significant", "name")
+BACKOFF_KEYS = tuple(Backoff.__dataclass_fields__)
+DEFAULT_ROOT_ID = "app"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    system: SystemConfig
+    tree: SupervisorSpec | None
+    root_id: str = DEFAULT_ROOT_ID
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    def require_tree(self) -> SupervisorSpec:
+        if self.tree is None:
+            raise ConfigError("no [tree] table in any file; the runtime has nothing to start", key="tree")
+        return self.tree
+
+
+def load_config(directory: str | Path) -> Config:
+    """Read and validate every ``*.toml`` file in ``directory``."""
+    folder = Path(directory)
+    files = sorted(folder.glob("*.toml"))
+    if not files:
+        raise ConfigError(f"no *.toml files in {folder}", file=str(folder))
+    sections: dict[str, tuple[str, Any]] = {}
+    for path in files:
+        for name, value in _read(path).items():
+            _claim(sections, name, str(path), value)
+    system = _build(sections, "system", lambda table, file: _system(table), SystemConfig())
+    tree_entry = sections.get("tree")
+    if tree_entry is None:
+        return Config(system, None, sources={k: v[0] for k, v in sections.items()})
+    file, table = tree_entry
+    root_id, tree = _root(table, file)
+    return Config(system, tree, root_id, {k: v[0] for k, v in sections.items()})
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", file=str(path)) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", file=str(path)) from None
+
+
+def _claim(sections: dict[str, tuple[str, Any]], name: str, file: str, value: Any) -> None:
+    if name not in SECTIONS:
+        raise ConfigError(_unknown(name, SECTIONS, "table"), file=file, key=name)
+    if name in sections:
+        raise ConfigError(f"[{name}] is already defined in {sections[name][0]}; define it in one file", file=file, key=name)
+    if not isinstance(value, dict):
+        raise ConfigError(f"expected a table ([{name}]); got {_kind(value)}", file=file, key=name)
+    sections[name] = (file, value)
+
+
+def _build(sections: dict[str, tuple[str, Any]], name: str, make: Callable[[dict[str, Any], str], Any], default: Any) -> Any:
+    if name not in sections:
+        return default
+    file, table = sections[name]
+    return _located(file, name, lambda: make(table, file))
+
+
+def _located(file: str, prefix: str, make: Callable[[], Any]) -> Any:
+    """Run ``make``; a SpecError it raises is re-raised with the file and the full key."""
+    try:
+        return make()
+    except ConfigError as exc:
+        if exc.file is not None:
+            raise
+        key = f"{prefix}.{exc.key}" if exc.key else prefix
+        raise ConfigError(exc.detail, file=file, key=key) from None
+
+
+def _system(table: dict[str, Any]) -> SystemConfig:
+    _known(table, SYSTEM_KEYS)
+    values = dict(table)
+    if values.get("admin_port") == 0:
+        values["admin_port"] = None
+    return SystemConfig(**values)
+
+
+def _root(table: dict[str, Any], file: str) -> tuple[str, SupervisorSpec]:
+    def build() -> tuple[str, SupervisorSpec]:
+        _known(table, ("id", *SUPERVISOR_KEYS))
+        root_id = table.get("id", DEFAULT_ROOT_ID)
+        return root_id, _supervisor(table, file, "tree")
+
+    return _located(file, "tree", build)
+
+
+def _supervisor(table: dict[str, Any], file: str, where: str) -> SupervisorSpec:
+    flags = {key: table[key] for key in SUPERVISOR_KEYS if key in table and key not in ("children", "backoff")}
+    if "backoff" in table:
+        flags["backoff"] = _located(file, f"{where}.backoff", lambda: _backoff(table["backoff"]))
+    children = table.get("children", [])
+    if not isinstance(children, list) or not all(isinstance(child, dict) for child in children):
+        raise SpecError(f"expected an array of tables ([[{where}.children]]); got {_kind(children)}", key="children")
+    specs = tuple(
+        _located(file, f"{where}.children[{index}]", lambda child=child, index=index: _child(child, file, f"{where}.children[{index}]"))
+        for index, child in enumerate(children)
+    )
+    return SupervisorSpec(children=specs, **flags)
+
+
+def _backoff(table: Any) -> Backoff:
+    if not isinstance(table, dict):
+        raise SpecError(f"expected a table; got {_kind(table)}")
+    _known(table, BACKOFF_KEYS)
+    return Backoff(**table)
+
+
+def _child(table: dict[str, Any], file: str, where: str) -> ChildSpec:
+    kind = table.get("type", "worker")
+    is_supervisor = kind == "supervisor"
+    _known(table, CHILD_KEYS + (SUPERVISOR_KEYS if is_supervisor else ()))
+    if "id" not in table:
+        raise SpecError("every child needs an id", key="id")
+    common = {key: table[key] for key in ("id", "restart", "shutdown", "significant", "name", "type") if key in table}
+    if is_supervisor:
+        if "start" in table or "args" in table:
+            raise SpecError("a supervisor child takes supervisor keys (strategy, children, ...), not start/args", key="start")
+        spec = _supervisor(table, file, where)
+        return ChildSpec(start=Start.of(Supervisor, spec), **common)
+    if "start" not in table:
+        raise SpecError("a worker child needs start = 'package.module:Class'", key="start")
+    args = table.get("args", {})
+    if not isinstance(args, dict):
+        raise SpecError(f"expected a table of keyword arguments; got {_kind(args)}", key="args")
+    return ChildSpec(start=_start(table["start"], args), **common)
+
+
+def _start(target: Any, args: dict[str, Any]) -> Start:
+    if not isinstance(target, str):
+        raise SpecError(f"expected 'package.module:Class'; got {_kind(target)}", key="start")
+    return Start(target, (), args)
+
+
+def _known(table: dict[str, Any], accepted: tuple[str, ...]) -> None:
+    for key in table:
+        if key not in accepted:
+            raise SpecError(_unknown(key, accepted, "key"), key=key)
+
+
+def _unknown(name: str, accepted: tuple[str, ...], what: str) -> str:
+    guess = difflib.get_close_matches(name, accepted, n=1)
+    hint = f" (did you mean {guess[0]!r}?)" if guess else ""
+    return f"unknown {what} {name!r}{hint}; expected one of: {', '.join(accepted)}"
+
+
+def _kind(value: Any) -> str:
+    return f"{type(value).__name__} {value!r}"

@@ -1,0 +1,278 @@
+"""The runtime's own messages: lifecycle, supervisor requests and failures.
+
+All are small frozen dataclasses. They travel between processes of one
+trusted cluster as pickles (Thespian's transport); nothing here is meant for
+data from outside that cluster.
+
+Lifecycle, between a supervisor and a child instance::
+
+    supervisor --Init-->        child   (first message to every instance)
+    supervisor <--Started--     child   (init done; for a supervisor: all its children too)
+    supervisor <--StartFailed-- child   (init raised; the instance is ending)
+    supervisor <--Exiting--     child   (the instance is ending, with its reason)
+    supervisor --Stop-->        child   (please stop; shutdown order is the supervisor's)
+    supervisor <--SaveCheckpoint-- child
+
+Requests a supervisor answers (replies in brackets): ``StartChild``
+[``ChildStarted`` | ``Refused``], ``TerminateChild``, ``RestartChild``,
+``DeleteChild`` [``Done`` | ``Refused``], ``WhichChildren`` [``Children``],
+``CountChildren`` [``ChildCounts``], ``GetTree`` [``TreeNode``].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .child_spec import ChildSpec, Start
+from .exits import ExitReason
+
+Address = Any
+"""An actor's address: opaque, comparable with ``==`` and picklable, but not hashable."""
+
+
+def address_key(address: Address) -> str:
+    """A hashable stand-in for an address, for dict keys.
+
+    Thespian addresses compare equal across a placeholder and the real
+    endpoint, but are deliberately unhashable. The string form is stable for
+    the address a message arrives *from*, so only use keys built from senders.
+    """
+    return str(address)
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """Addresses of the system actors every instance may use."""
+
+    registry: Address | None = None
+    bus: Address | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Init:
+    path: str
+    start: Start
+    checkpoint: bytes | None = None
+    services: Services = Services()
+    isolate: bool = False
+    parent_pid: int | None = None
+    token: int = 0  # names this instance in its reports to the supervisor
+    name: str | None = None  # its registered name, if any
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    pid: int
+    token: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StartFailed:
+    reason: ExitReason
+    token: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Exiting:
+    reason: ExitReason
+    token: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SaveCheckpoint:
+    blob: bytes
+    token: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """Ask an instance to stop with reason ``Shutdown`` (its supervisor's request)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stopped:
+    """Reply of the top-level guardian once its whole tree has stopped."""
+
+    reason: ExitReason
+
+
+@dataclass(frozen=True, slots=True)
+class ChildExited:
+    """A child process of this actor has ended (translated from Thespian)."""
+
+    address: Address
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryFailed:
+    """A message this actor sent could not be delivered."""
+
+    message: Any
+    details: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A message sent to an address where no actor lives any more."""
+
+    target: Address
+    message: Any
+
+
+# Supervisor requests and replies.
+
+
+@dataclass(frozen=True, slots=True)
+class StartChild:
+    spec: ChildSpec
+
+
+@dataclass(frozen=True, slots=True)
+class TerminateChild:
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RestartChild:
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteChild:
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class WhichChildren:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class CountChildren:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class GetTree:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ChildStarted:
+    id: str
+    address: Address
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A request was refused; ``reason`` is OTP's word for it where one exists."""
+
+    request: str
+    reason: str
+
+
+# Failures reported to the sender of a message.
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """The target has no handler for this message type, or it was malformed."""
+
+    actor: str
+    message_type: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ActorFailed:
+    """The handler that took your message raised; that instance has ended."""
+
+    actor: str
+    message_type: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Undeliverable:
+    """Nothing took your message: its target is gone or not running."""
+
+    target: str
+    message_type: str
+    reason: str
+
+
+FAILURES = (Rejected, ActorFailed, Undeliverable, Refused)
+
+
+# Named delivery through the registry.
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """A message sent to a registered name, on its way to the current instance.
+
+    The receiving runtime hands ``message`` to the actor as if ``reply_to``
+    had sent it, so replies skip the registry.
+    """
+
+    name: str
+    message: Any
+    reply_to: Address | None
+
+
+@dataclass(frozen=True, slots=True)
+class Releasing:
+    """An ending instance asks the registry to hold mail for its name."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Released:
+    """The registry's answer: everything it routed to you before this has arrived."""
+
+
+@dataclass(frozen=True, slots=True)
+class Bounced:
+    """A ``Routed`` message that reached an instance after it had ended."""
+
+    routed: Routed
+
+
+# The event bus.
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe:
+    pattern: str
+    ack: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe:
+    pattern: str
+
+
+@dataclass(frozen=True, slots=True)
+class Publish:
+    subject: str
+    payload: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    subject: str
+    payload: Any
+
+
+@dataclass(frozen=True, slots=True)
+class ActorDown:
+    """The instance at ``address`` has ended: forget its subscriptions."""
+
+    address: Address

@@ -1,0 +1,192 @@
+"""The registry: registered name -> the current instance's address.
+
+A child spec with ``name = "counter"`` is registered by its supervisor every
+time an instance of it starts, so a message sent to the name reaches whichever
+instance is current::
+
+    self.send_named("counter", Add(1))        # from an actor
+    runtime.ask("counter", Add(1))           # from outside
+
+While the named child restarts (between its exit and the next instance's
+start, backoff included), messages to its name wait in a buffer of at most
+``buffer_limit`` messages for at most ``buffer_seconds``, and are then
+delivered in order. A message that cannot wait (buffer full, name unknown,
+child terminated for good, restart too slow) goes back to its sender as
+``Undeliverable`` with the reason. Nothing is dropped silently: messages
+that reach an instance after it ended come back here (``Bounced``), and so do
+messages to addresses whose process vanished (Thespian dead letters).
+
+``Whereis(name)`` answers ``Located(name, address)`` for senders on a hot
+path that want to send directly and handle restarts themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+from . import logs
+from .actor import Actor, handler
+from .messages import Address, Bounced, DeadLetter, DeliveryFailed, Released, Releasing, Routed, Undeliverable
+
+DEFAULT_BUFFER_LIMIT = 1000
+DEFAULT_BUFFER_SECONDS = 30.0
+
+UP = "up"
+RESTARTING = "restarting"
+DOWN = "down"
+
+
+@dataclass(frozen=True, slots=True)
+class Register:
+    name: str
+    address: Address
+
+
+@dataclass(frozen=True, slots=True)
+class Unavailable:
+    """The instance at ``address`` registered as ``name`` has ended."""
+
+    name: str
+    address: Address
+    restarting: bool
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Whereis:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    name: str
+    address: Address | None
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Expire:
+    name: str
+    epoch: int
+
+
+@dataclass(slots=True)
+class _Entry:
+    address: Address | None = None
+    status: str = DOWN
+    reason: str = "never registered"
+    epoch: int = 0
+    buffer: deque[Routed] = field(default_factory=deque)
+
+
+class Registry(Actor):
+    def __init__(self, buffer_limit: int = DEFAULT_BUFFER_LIMIT, buffer_seconds: float = DEFAULT_BUFFER_SECONDS) -> None:
+        self.buffer_limit = buffer_limit
+        self.buffer_seconds = buffer_seconds
+        self.names: dict[str, _Entry] = {}
+
+    def started(self) -> None:
+        self.ctx.receive_dead_letters()
+
+    @handler
+    def on_register(self, message: Register) -> None:
+        entry = self.names.setdefault(message.name, _Entry())
+        entry.address, entry.status, entry.reason = message.address, UP, ""
+        entry.epoch += 1
+        while entry.buffer:
+            self.send(message.address, entry.buffer.popleft())
+
+    @handler
+    def on_releasing(self, message: Releasing) -> Released:
+        entry = self.names.get(message.name)
+        if entry is not None and entry.status == UP and entry.address == self.sender:
+            self._await_restart(message.name, entry, "its instance is ending")
+        return Released()
+
+    @handler
+    def on_unavailable(self, message: Unavailable) -> None:
+        entry = self.names.get(message.name)
+        if entry is None or entry.address != message.address or entry.status == DOWN:
+            return  # a newer instance has registered already
+        if message.restarting:
+            self._await_restart(message.name, entry, message.reason)
+        else:
+            self._take_down(message.name, entry, message.reason)
+
+    @handler
+    def on_route(self, message: Routed) -> None:
+        if message.reply_to is None and self.sender is not None:
+            message = Routed(message.name, message.message, self.sender)
+        entry = self.names.get(message.name)
+        if entry is None:
+            self._refuse(message, f"no actor is registered as {message.name!r}")
+        elif entry.status == UP:
+            self.send(entry.address, message)
+        elif entry.status == RESTARTING:
+            self._hold(entry, message)
+        else:
+            self._refuse(message, f"{message.name!r} is not running ({entry.reason})")
+
+    @handler
+    def on_bounced(self, message: Bounced) -> None:
+        self._returned(message.routed, self.sender)
+
+    @handler
+    def on_dead_letter(self, message: DeadLetter) -> None:
+        if isinstance(message.message, Routed):
+            self._returned(message.message, message.target)
+        else:
+            self.ctx.count("dead_letters")
+
+    @handler
+    def on_delivery_failed(self, message: DeliveryFailed) -> None:
+        if isinstance(message.message, Routed):
+            self._refuse(message.message, f"it could not be sent: {message.details.splitlines()[-1:]}")
+        else:
+            super()._delivery_failed(message)
+
+    @handler
+    def on_whereis(self, message: Whereis) -> Located:
+        entry = self.names.get(message.name, _Entry())
+        return Located(message.name, entry.address if entry.status == UP else None, entry.status)
+
+    @handler
+    def on_expire(self, message: _Expire) -> None:
+        entry = self.names.get(message.name)
+        if entry is not None and entry.status == RESTARTING and entry.epoch == message.epoch:
+            self._take_down(message.name, entry, f"it did not restart within {self.buffer_seconds} s")
+
+    def _returned(self, routed: Routed, dead: Address | None) -> None:
+        """A routed message came back from an instance that had ended."""
+        entry = self.names.get(routed.name)
+        if entry is not None and entry.status == UP and entry.address == dead:
+            # Its supervisor has not told us yet; assume a restart, bounded in time.
+            self._await_restart(routed.name, entry, "its instance ended")
+        self.on_route(routed)
+
+    def _await_restart(self, name: str, entry: _Entry, reason: str) -> None:
+        if entry.status == RESTARTING:
+            return  # already holding mail, on the first deadline
+        entry.status, entry.reason = RESTARTING, reason
+        entry.epoch += 1
+        self.send_after(self.buffer_seconds, _Expire(name, entry.epoch))
+
+    def _take_down(self, name: str, entry: _Entry, reason: str) -> None:
+        entry.status, entry.reason, entry.address = DOWN, reason, None
+        entry.epoch += 1
+        while entry.buffer:
+            self._refuse(entry.buffer.popleft(), f"{name!r} is not running ({reason})")
+
+    def _hold(self, entry: _Entry, message: Routed) -> None:
+        if len(entry.buffer) >= self.buffer_limit:
+            self._refuse(message, f"{message.name!r} is restarting and {self.buffer_limit} messages already wait for it")
+        else:
+            entry.buffer.append(message)
+
+    def _refuse(self, message: Routed, reason: str) -> None:
+        self.ctx.count("undeliverable")
+        logs.emit(logging.INFO, "undeliverable", self.path, name=message.name, reason=reason)
+        if message.reply_to is not None:
+            kind = type(message.message)
+            self.send(message.reply_to, Undeliverable(message.name, f"{kind.__module__}.{kind.__qualname__}", reason))

@@ -1,0 +1,332 @@
+"""The runtime: start a supervision tree, talk to it, stop it.
+
+::
+
+    tree = SupervisorSpec(strategy="one_for_one", children=(Counter.child_spec("counter", name="counter"),))
+    with Runtime.start(tree, SystemConfig(base="tcp")) as runtime:
+        runtime.ask("counter", Add(1))            # by registered name
+        print(render_text(runtime.tree()))        # the live tree
+
+``Runtime.start`` starts a Thespian actor system (``simple``: every actor in
+this process; ``tcp``: one process per actor, bound to 127.0.0.1), the
+guardian, the registry, the event bus and then the tree, and returns once
+the whole tree has started. ``shutdown`` stops the tree in order and then the
+actor system, and leaves no process behind.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import AskTimeout, DeliveryError, RuntimeStartError, SpecError, SupervisorError
+from . import logs
+from ._thespian import BASES, ThespianSystem
+from .child_spec import ChildSpec, Start, check_id, check_name
+from .event_bus import EventBus
+from .exits import ExitReason
+from .guardian import BUS_ID, REGISTRY_ID, SYSTEM_IDS, Guardian
+from .introspection import ChildCounts, ChildInfo, Children, TreeNode
+from .messages import (
+    FAILURES,
+    Address,
+    ChildStarted,
+    CountChildren,
+    DeleteChild,
+    Done,
+    GetTree,
+    Init,
+    Publish,
+    RestartChild,
+    Routed,
+    Services,
+    Started,
+    StartChild,
+    StartFailed,
+    Stop,
+    Stopped,
+    TerminateChild,
+    WhichChildren,
+)
+from .registry import DEFAULT_BUFFER_LIMIT, DEFAULT_BUFFER_SECONDS, Registry
+from .supervisor import Supervisor
+from .supervisor_spec import Strategy, SupervisorSpec
+
+GUARDIAN_NAME = "omega.guardian"
+
+
+@dataclass(frozen=True, slots=True)
+class SystemConfig:
+    """How to run the actor system; the ``[system]`` table of ``config/``."""
+
+    base: str = "simple"
+    bind: str = "127.0.0.1"
+    admin_port: int | None = None
+    allow_remote: bool = False
+    data_dir: str = ".omega"
+    intensity: int = 0
+    period: float = 5.0
+    start_timeout: float = 60.0
+    ask_timeout: float = 10.0
+    stop_timeout: float = 60.0
+    registry_buffer: int = DEFAULT_BUFFER_LIMIT
+    registry_buffer_seconds: float = DEFAULT_BUFFER_SECONDS
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        if self.base not in BASES:
+            raise SpecError(f"expected one of {', '.join(map(repr, BASES))}; got {self.base!r}", key="base")
+        _check_bind(self.bind, self.allow_remote)
+        if self.admin_port is not None and not (isinstance(self.admin_port, int) and 0 <= self.admin_port < 65536):
+            raise SpecError(f"expected a port from 1 to 65535, or 0 for a free one; got {self.admin_port!r}", key="admin_port")
+        for key in ("start_timeout", "ask_timeout", "stop_timeout", "registry_buffer_seconds"):
+            _positive(key, getattr(self, key))
+        if self.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise SpecError(f"expected 'DEBUG', 'INFO', 'WARNING' or 'ERROR'; got {self.log_level!r}", key="log_level")
+        # The guardian's own flags are checked like any supervisor's.
+        SupervisorSpec(intensity=self.intensity, period=self.period)
+
+
+def _check_bind(bind: object, allow_remote: bool) -> None:
+    try:
+        address = ipaddress.ip_address(bind)  # type: ignore[arg-type]
+    except ValueError:
+        raise SpecError(f"expected an IPv4 address such as '127.0.0.1'; got {bind!r}", key="bind") from None
+    if not address.is_loopback and not allow_remote:
+        raise SpecError(
+            f"bind = {bind!r} would expose Thespian's unauthenticated pickle transport beyond this machine; "
+            "set allow_remote = true to accept that risk, or keep '127.0.0.1'",
+            key="bind",
+        )
+
+
+def _positive(key: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise SpecError(f"expected a positive number of seconds; got {value!r}", key=key)
+
+
+def system_children(tree: SupervisorSpec, root_id: str, config: SystemConfig) -> tuple[ChildSpec, ...]:
+    check_id(root_id, "root id")
+    if root_id in SYSTEM_IDS:
+        raise SpecError(f"{root_id!r} is taken by a system actor; choose another root id", key="id")
+    return (
+        Registry.child_spec(REGISTRY_ID, config.registry_buffer, config.registry_buffer_seconds),
+        EventBus.child_spec(BUS_ID),
+        Supervisor.child_spec(root_id, tree),
+    )
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def port_taken(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+class Runtime:
+    def __init__(self, system: ThespianSystem, guardian: Address, config: SystemConfig, root_id: str) -> None:
+        self._system = system
+        self.guardian = guardian
+        self.config = config
+        self.root_id = root_id
+        self._registry: Address | None = None
+        self._closed = False
+
+    @classmethod
+    def start(cls, tree: SupervisorSpec, config: SystemConfig | None = None, root_id: str = "app") -> Runtime:
+        config = config or SystemConfig()
+        children = system_children(tree, root_id, config)
+        if config.base != "simple":
+            _check_importable(children)
+        system = _start_system(config)
+        try:
+            guardian = system.create(GUARDIAN_NAME)
+            spec = SupervisorSpec(strategy=Strategy.REST_FOR_ONE, intensity=config.intensity, period=config.period, children=children)
+            init = Init("", Start.of(Guardian, spec, os.getpid()), None, Services(), system.isolated, None)
+            reply = system.ask(guardian, init, config.start_timeout)
+            if not isinstance(reply, Started):
+                raise RuntimeStartError(f"the supervision tree did not start: {_describe(reply)}")
+        except BaseException:
+            system.close()
+            raise
+        return cls(system, guardian, config, root_id)
+
+    @property
+    def base(self) -> str:
+        return self._system.base
+
+    @property
+    def admin_port(self) -> int | None:
+        return self._system.admin_port
+
+    # Messages.
+
+    def ask(self, target: str | Address, message: Any, timeout: float | None = None) -> Any:
+        """Send ``message`` to an address or a registered name and return the reply.
+
+        Raises ``AskTimeout`` when no reply comes and ``DeliveryError`` when the
+        reply is a failure (``Rejected``, ``ActorFailed``, ``Undeliverable``, ``Refused``).
+        """
+        address, message = self._resolve(target, message)
+        reply = self._system.ask(address, message, timeout or self.config.ask_timeout)
+        if reply is None:
+            self._registry = None
+            raise AskTimeout(f"no reply from {target!r} to {type(message).__name__} within {timeout or self.config.ask_timeout} s")
+        if isinstance(reply, FAILURES):
+            raise DeliveryError(_describe(reply))
+        return reply
+
+    def tell(self, target: str | Address, message: Any) -> None:
+        address, message = self._resolve(target, message)
+        self._system.tell(address, message)
+
+    def publish(self, subject: str, payload: Any) -> None:
+        self._system.tell(self._system_child(BUS_ID), Publish(subject, payload))
+
+    def _resolve(self, target: str | Address, message: Any) -> tuple[Address, Any]:
+        if isinstance(target, str):
+            check_name(target, "target")
+            return self._system_child(REGISTRY_ID), Routed(target, message, None)
+        return target, message
+
+    def _system_child(self, id: str) -> Address:
+        if id == REGISTRY_ID and self._registry is not None:
+            return self._registry
+        for info in self.which_children(""):
+            if info.id == id and info.address is not None:
+                if id == REGISTRY_ID:
+                    self._registry = info.address
+                return info.address
+        raise DeliveryError(f"the system's {id} is not running")
+
+    # Introspection.
+
+    def tree(self) -> TreeNode:
+        """The live tree from the guardian down (``path == ""`` is the guardian)."""
+        node = self._system.ask(self.guardian, GetTree(), self.config.ask_timeout)
+        if not isinstance(node, TreeNode):
+            raise AskTimeout(f"the guardian did not answer GetTree: {_describe(node)}")
+        return node
+
+    def terminated(self) -> str | None:
+        """Why the system ended, or None while it runs."""
+        return self.tree().terminated
+
+    def address_of(self, path: str) -> Address:
+        node = self.tree().find(path)
+        if node is None or node.address is None:
+            raise SupervisorError(f"no running actor at path {path!r}")
+        return node.address
+
+    def which_children(self, path: str | None = None) -> tuple[ChildInfo, ...]:
+        reply = self._call(path, WhichChildren())
+        assert isinstance(reply, Children)
+        return reply.children
+
+    def count_children(self, path: str | None = None) -> ChildCounts:
+        reply = self._call(path, CountChildren())
+        assert isinstance(reply, ChildCounts)
+        return reply
+
+    def start_child(self, path: str, spec: ChildSpec) -> Address:
+        reply = self._call(path, StartChild(spec))
+        assert isinstance(reply, ChildStarted)
+        return reply.address
+
+    def terminate_child(self, path: str, id: str) -> None:
+        self._call(path, TerminateChild(id))
+
+    def restart_child(self, path: str, id: str) -> Address:
+        reply = self._call(path, RestartChild(id))
+        assert isinstance(reply, ChildStarted)
+        return reply.address
+
+    def delete_child(self, path: str, id: str) -> None:
+        self._call(path, DeleteChild(id))
+
+    def _call(self, path: str | None, request: Any) -> Any:
+        """A supervisor request by path (None: the application root, "": the guardian)."""
+        path = self.root_id if path is None else path
+        address = self.guardian if path == "" else self.address_of(path)
+        reply = self._system.ask(address, request, self.config.ask_timeout)
+        if reply is None:
+            raise AskTimeout(f"supervisor {path!r} did not answer {type(request).__name__}")
+        if isinstance(reply, FAILURES):
+            raise SupervisorError(f"supervisor {path!r}: {_describe(reply)}")
+        return reply
+
+    # Time and shutdown.
+
+    def pump(self, seconds: float) -> None:
+        """Let ``seconds`` pass. On the simple base, timers only fire while this (or an ask) runs."""
+        self._system.pump(seconds)
+
+    def shutdown(self) -> ExitReason | None:
+        """Stop the tree in reverse start order, then the actor system."""
+        if self._closed:
+            return None
+        self._closed = True
+        try:
+            reply = self._system.ask(self.guardian, Stop(), self.config.stop_timeout)
+            return reply.reason if isinstance(reply, Stopped) else None
+        finally:
+            self._system.close()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+
+def _start_system(config: SystemConfig) -> ThespianSystem:
+    if config.base == "simple":
+        return ThespianSystem("simple", admin_port=None, bind=config.bind, log_defs=None)
+    port = config.admin_port or free_port(config.bind)
+    if port_taken(config.bind, port):
+        # Thespian would join whatever listens there, or fail after ~15 s.
+        raise RuntimeStartError(
+            f"admin port {port} on {config.bind} is taken; another omega system may be running "
+            "(`python run.py stop` stops one started from this directory)"
+        )
+    logs_dir = Path(config.data_dir) / "logs"
+    logs_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("THESPLOG_FILE", str(logs_dir / "thespian.log"))
+    log_defs = logs.logging_config(str(logs_dir / "omega.jsonl"), config.log_level)
+    return ThespianSystem("tcp", admin_port=port, bind=config.bind, log_defs=log_defs)
+
+
+def _check_importable(specs: tuple[ChildSpec, ...]) -> None:
+    """Classes defined in __main__ cannot be created in another process."""
+    for spec in specs:
+        if spec.start.target.startswith("__main__:"):
+            raise SpecError(
+                f"{spec.start.target} is defined in __main__; move it to a module to run it on the tcp base",
+                key=f"{spec.id}.start",
+            )
+        for arg in (*spec.start.args, *spec.start.kwargs.values()):
+            if isinstance(arg, SupervisorSpec):
+                _check_importable(arg.children)
+
+
+def _describe(reply: Any) -> str:
+    if reply is None:
+        return "no reply"
+    if isinstance(reply, StartFailed):
+        return reply.reason.summary()
+    if isinstance(reply, FAILURES):
+        parts = [f"{name}={getattr(reply, name)}" for name in reply.__dataclass_fields__]
+        return f"{type(reply).__name__}({', '.join(parts)})"
+    return repr(reply)
