@@ -27,9 +27,18 @@ Sharp edges handled here (measured in shared/THESPIAN.md):
 - Init can be overtaken by other senders' messages: the host buffers
   everything (up to a bound) until Init arrives.
 - ``wakeupAfter`` cannot be cancelled: timers carry an id and cancelled ids
-  are ignored.
-- ``ChildActorExited`` may arrive twice for one child; supervisors key
-  children by address and ignore the second.
+  are ignored. On the simple base every pending wakeup of the whole system
+  is scanned on every message, so the runtime sets no timer there that only
+  guards against a hung process (see ``Supervisor._ask_to_stop``).
+- ``ChildActorExited`` may arrive twice for one child; supervisors ignore
+  the second. And it may not arrive at all: Thespian learns of a dead child
+  process from SIGCHLD, and two SIGCHLDs close together run its handler
+  once, so a child killed just after another one exited went unreported and
+  its supervisor waited forever. Worse, when Thespian handles one child's
+  exit it reaps every other dead child without reporting them. So a host
+  watches its children's pids itself (:meth:`Host.watch`): right after it
+  kills one, and once a second, it reports any watched child whose process
+  is gone (:meth:`Host._sweep_children`).
 - The TCP transport binds ``''`` (every interface) and unpickles whatever
   arrives. :func:`_install_bind_patch` makes every endpoint (admin, actors,
   external clients) bind the configured host, 127.0.0.1 unless an operator
@@ -149,6 +158,35 @@ class _ReleaseTimeout:
     """The registry did not answer ``Releasing`` in time: exit anyway."""
 
 
+class _Sweep:
+    """Look for dead child processes; ``delay`` grows after a kill, fixed for the periodic sweep."""
+
+    __slots__ = ("delay", "periodic")
+
+    def __init__(self, delay: float, periodic: bool) -> None:
+        self.delay = delay
+        self.periodic = periodic
+
+
+class _ProcessGone:
+    """A watched child's process has ended (sent to self: see ``_sweep_children``)."""
+
+    __slots__ = ("address",)
+
+    def __init__(self, address: Address) -> None:
+        self.address = address
+
+    def __getstate__(self) -> Address:
+        return self.address
+
+    def __setstate__(self, address: Address) -> None:
+        self.address = address
+
+
+SWEEP_SECONDS = 1.0
+FIRST_KILL_CHECK = 0.005
+
+
 class _Timer:
     __slots__ = ("id", "message")
 
@@ -169,6 +207,8 @@ class Host(ThespianActor):  # type: ignore[misc]
         self._started_reported = False
         self._running = False
         self._dead = False
+        self._watched: list[tuple[Address, int, str | None]] = []  # (address, pid, start time)
+        self._sweeping = False  # the periodic sweep is scheduled
         self._timers: set[int] = set()
         self._next_timer = 0
         self.counters: dict[str, int] = {}
@@ -202,10 +242,13 @@ class Host(ThespianActor):  # type: ignore[misc]
     def _slow_path(self, message: Any, sender: Any) -> None:
         if isinstance(message, ActorSystemMessage):
             self._system_message(message, sender)
+        elif isinstance(message, _ProcessGone):
+            if sender == self.myAddress:
+                self._deliver(ChildExited(message.address), self.myAddress)
         elif self._actor is None and not self._dead:
             self._before_init(message, sender)
         elif self._dead and isinstance(message, Released):
-            self.send(self.myAddress, ActorExitRequest())
+            self._exit_now()
         elif self._dead:
             self._bounce(message, sender)
         elif isinstance(message, Routed):
@@ -250,11 +293,14 @@ class Host(ThespianActor):  # type: ignore[misc]
         elif isinstance(message, WakeupMessage):
             timer = message.payload
             if isinstance(timer, _ReleaseTimeout) and self._dead:
-                self.send(self.myAddress, ActorExitRequest())
+                self._exit_now()
+            elif isinstance(timer, _Sweep) and not self._dead:
+                self._sweep_children(timer)
             elif isinstance(timer, _Timer) and timer.id in self._timers and not self._dead:
                 self._timers.discard(timer.id)
                 self._deliver(timer.message, self.myAddress)
         elif isinstance(message, ChildActorExited):
+            self._unwatch(message.childAddress)
             self._deliver(ChildExited(message.childAddress), self.myAddress)
         elif isinstance(message, PoisonMessage):
             self._deliver(DeliveryFailed(message.poisonMessage, str(message.details)), self.myAddress)
@@ -334,7 +380,17 @@ class Host(ThespianActor):  # type: ignore[misc]
             self.send(self.services.registry, Releasing(self._name))
             self.wakeupAfter(RELEASE_TIMEOUT, _ReleaseTimeout())
         else:
-            self.send(self.myAddress, ActorExitRequest())
+            self._exit_now()
+
+    def _exit_now(self) -> None:
+        """End this process's actor.
+
+        Not recursively on isolated bases: a supervisor has already stopped its
+        children in order, and Thespian would otherwise wait for every child it
+        still believes alive, which for a killed child it missed can take
+        minutes of transmit retries. Stragglers die with us (PR_SET_PDEATHSIG).
+        """
+        self.send(self.myAddress, ActorExitRequest(recursive=not self.isolated))
 
     def _bounce(self, message: Any, sender: Any) -> None:
         """Mail for an instance that has ended: never silently lost."""
@@ -395,13 +451,45 @@ class Host(ThespianActor):  # type: ignore[misc]
 
     def kill(self, address: Address, pid: int | None) -> None:
         if self.isolated and pid:
-            # The pid is our own unreaped child until its exit is reported, so it cannot have been reused.
-            try:
+            watched = next((entry for entry in self._watched if entry[0] == address), None)
+            # Thespian reaps children on its own, so check that the pid is still this child.
+            if watched is not None and watched[2] is not None and _start_time(pid) == watched[2]:
                 os.kill(pid, signal.SIGKILL)
-                return
-            except ProcessLookupError:
-                return
+            self.wakeupAfter(timedelta(seconds=FIRST_KILL_CHECK), _Sweep(FIRST_KILL_CHECK, periodic=False))
+            return
         self.send(address, ActorExitRequest())
+
+    def watch(self, address: Address, pid: int) -> None:
+        """Report ``address`` as exited once process ``pid`` is gone, whatever Thespian says."""
+        if not self.isolated or not pid:
+            return
+        if not self._sweeping:
+            self._sweeping = True
+            self.wakeupAfter(timedelta(seconds=SWEEP_SECONDS), _Sweep(SWEEP_SECONDS, periodic=True))
+        self._watched.append((address, pid, _start_time(pid)))
+
+    def _unwatch(self, address: Address) -> None:
+        self._watched = [entry for entry in self._watched if entry[0] != address]
+
+    def _sweep_children(self, sweep: _Sweep) -> None:
+        """Report watched children whose process has ended.
+
+        A child reported twice is ignored by its supervisor, so looking too
+        often is harmless; missing one is not.
+        """
+        for address, pid, started in list(self._watched):
+            if _start_time(pid) != started:  # ended (or its pid reused): either way, this child is gone
+                self._unwatch(address)
+                # Sent, not handled now: a child's last messages (its Exiting) were received
+                # before its process ended, and must be handled before its exit is.
+                self.send(self.myAddress, _ProcessGone(address))
+        if sweep.periodic:
+            self._sweeping = bool(self._watched)
+            if self._sweeping:
+                self.wakeupAfter(timedelta(seconds=SWEEP_SECONDS), sweep)
+        elif sweep.delay < SWEEP_SECONDS:
+            delay = sweep.delay * 4  # after a kill: look again soon, then leave it to the periodic sweep
+            self.wakeupAfter(timedelta(seconds=delay), _Sweep(delay, periodic=False))
 
     def count(self, counter: str) -> None:
         self.counters[counter] = self.counters.get(counter, 0) + 1
@@ -424,6 +512,19 @@ def _build(start: Start, host: Host) -> Actor:
 
 def _bound_table(actor: Actor) -> dict[type, Callable[[Any], Any]]:
     return {kind: getattr(actor, name) for kind, name in type(actor).handler_table().items()}
+
+
+def _start_time(pid: int) -> str | None:
+    """A live process's start time (Linux), or None once it has ended.
+
+    A zombie counts as ended. Comparing start times tells a reused pid apart.
+    """
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return None if fields[0] in ("Z", "X") else fields[19]
 
 
 def _die_with_parent(parent_pid: int | None) -> None:

@@ -54,7 +54,8 @@ from typing import Any
 
 from ..errors import ConfigError, SpecError
 from .backoff import Backoff
-from .child_spec import ChildSpec, Start
+from .child_spec import ChildSpec, Start, check_id
+from .guardian import SYSTEM_IDS
 from .supervisor import Supervisor
 from .supervisor_spec import SupervisorSpec
 from .system import SystemConfig
@@ -105,6 +106,8 @@ def _read(path: Path) -> dict[str, Any]:
             return tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", file=str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text (byte {exc.start}); TOML files must be UTF-8", file=str(path)) from None
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", file=str(path)) from None
 
@@ -148,7 +151,9 @@ def _system(table: dict[str, Any]) -> SystemConfig:
 def _root(table: dict[str, Any], file: str) -> tuple[str, SupervisorSpec]:
     def build() -> tuple[str, SupervisorSpec]:
         _known(table, ("id", *SUPERVISOR_KEYS))
-        root_id = table.get("id", DEFAULT_ROOT_ID)
+        root_id = check_id(table.get("id", DEFAULT_ROOT_ID))
+        if root_id in SYSTEM_IDS:
+            raise SpecError(f"{root_id!r} is the id of a system actor; choose another", key="id")
         return root_id, _supervisor(table, file, "tree")
 
     return _located(file, "tree", build)
@@ -157,7 +162,7 @@ def _root(table: dict[str, Any], file: str) -> tuple[str, SupervisorSpec]:
 def _supervisor(table: dict[str, Any], file: str, where: str) -> SupervisorSpec:
     flags = {key: table[key] for key in SUPERVISOR_KEYS if key in table and key not in ("children", "backoff")}
     if "backoff" in table:
-        flags["backoff"] = _located(file, f"{where}.backoff", lambda: _backoff(table["backoff"]))
+        flags["backoff"] = _backoff(table["backoff"])
     children = table.get("children", [])
     if not isinstance(children, list) or not all(isinstance(child, dict) for child in children):
         raise SpecError(f"expected an array of tables ([[{where}.children]]); got {_kind(children)}", key="children")
@@ -169,9 +174,10 @@ def _supervisor(table: dict[str, Any], file: str, where: str) -> SupervisorSpec:
 
 
 def _backoff(table: Any) -> Backoff:
+    """Backoff reports its own keys as ``backoff.<field>``."""
     if not isinstance(table, dict):
-        raise SpecError(f"expected a table; got {_kind(table)}")
-    _known(table, BACKOFF_KEYS)
+        raise SpecError(f"expected a table; got {_kind(table)}", key="backoff")
+    _known(table, BACKOFF_KEYS, prefix="backoff.")
     return Backoff(**table)
 
 
@@ -183,28 +189,34 @@ def _child(table: dict[str, Any], file: str, where: str) -> ChildSpec:
         raise SpecError("every child needs an id", key="id")
     common = {key: table[key] for key in ("id", "restart", "shutdown", "significant", "name", "type") if key in table}
     if is_supervisor:
-        if "start" in table or "args" in table:
-            raise SpecError("a supervisor child takes supervisor keys (strategy, children, ...), not start/args", key="start")
-        spec = _supervisor(table, file, where)
-        return ChildSpec(start=Start.of(Supervisor, spec), **common)
+        for key in ("start", "args"):
+            if key in table:
+                raise SpecError("a supervisor child takes supervisor keys (strategy, children, ...), not start or args", key=key)
+        start = Start.of(Supervisor, _supervisor(table, file, where))
+    else:
+        start = _start(table)
+    # The actor class carries its own defaults (Elixir's child_spec/1); the file overrides them.
+    actor = start.actor_class()
+    common.setdefault("restart", actor.restart)
+    common.setdefault("shutdown", actor.shutdown)
+    return ChildSpec(start=start, **common)
+
+
+def _start(table: dict[str, Any]) -> Start:
     if "start" not in table:
         raise SpecError("a worker child needs start = 'package.module:Class'", key="start")
-    args = table.get("args", {})
-    if not isinstance(args, dict):
-        raise SpecError(f"expected a table of keyword arguments; got {_kind(args)}", key="args")
-    return ChildSpec(start=_start(table["start"], args), **common)
-
-
-def _start(target: Any, args: dict[str, Any]) -> Start:
+    target, args = table["start"], table.get("args", {})
     if not isinstance(target, str):
         raise SpecError(f"expected 'package.module:Class'; got {_kind(target)}", key="start")
+    if not isinstance(args, dict):
+        raise SpecError(f"expected a table of keyword arguments; got {_kind(args)}", key="args")
     return Start(target, (), args)
 
 
-def _known(table: dict[str, Any], accepted: tuple[str, ...]) -> None:
+def _known(table: dict[str, Any], accepted: tuple[str, ...], prefix: str = "") -> None:
     for key in table:
         if key not in accepted:
-            raise SpecError(_unknown(key, accepted, "key"), key=key)
+            raise SpecError(_unknown(key, accepted, "key"), key=prefix + key)
 
 
 def _unknown(name: str, accepted: tuple[str, ...], what: str) -> str:

@@ -97,7 +97,7 @@ class Guardian(Supervisor):
         super()._announce_up(child)
 
     def tree_node(self, subtrees: dict[int, TreeNode | None]) -> TreeNode:
-        node = super().tree_node(subtrees)
+        node = replace(super().tree_node(subtrees), id="omega")
         if self.terminated is None:
             return node
         return replace(node, state="terminated", terminated=self.terminated.summary())

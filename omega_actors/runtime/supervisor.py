@@ -255,6 +255,7 @@ class Supervisor(Actor):
             return
         # The sender is the real endpoint; what spawn returned may be a placeholder.
         child.pid, child.address = message.pid, self.sender
+        self.ctx.watch(child.address, child.pid)
         if child.state != STARTING:
             return  # asked to stop before it finished starting
         child.state = RUNNING
@@ -450,7 +451,10 @@ class Supervisor(Actor):
             self.ctx.kill(child.address, child.pid)
             return
         self.send(child.address, Stop())
-        if policy != INFINITY:
+        # Only a separate process can hang while stopping; in one process a hung
+        # actor hangs everything anyway, and every pending Thespian wakeup costs
+        # the simple base a little on every message.
+        if policy != INFINITY and self.ctx.isolated:
             self.send_after(float(policy), _StopTimeout(child.token))  # type: ignore[arg-type]
 
     @handler
@@ -619,7 +623,8 @@ class Supervisor(Actor):
         self._tree_waiting = {c.token: None for c in running}
         for child in running:
             self.send(child.address, GetTree())
-        self.send_after(TREE_TIMEOUT, _TreeTimeout(self._tree_round))
+        if running and self.ctx.isolated:  # see _ask_to_stop: only a process can hang
+            self.send_after(TREE_TIMEOUT, _TreeTimeout(self._tree_round))
         self._maybe_answer_tree()
 
     @handler

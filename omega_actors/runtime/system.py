@@ -78,10 +78,13 @@ class SystemConfig:
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:
-        if self.base not in BASES:
+        if not isinstance(self.base, str) or self.base not in BASES:
             raise SpecError(f"expected one of {', '.join(map(repr, BASES))}; got {self.base!r}", key="base")
+        if not isinstance(self.allow_remote, bool):
+            raise SpecError(f"expected true or false; got {self.allow_remote!r}", key="allow_remote")
         _check_bind(self.bind, self.allow_remote)
-        if self.admin_port is not None and not (isinstance(self.admin_port, int) and 0 <= self.admin_port < 65536):
+        port = self.admin_port
+        if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 0 <= port < 65536):
             raise SpecError(f"expected a port from 1 to 65535, or 0 for a free one; got {self.admin_port!r}", key="admin_port")
         for key in ("start_timeout", "ask_timeout", "stop_timeout", "registry_buffer_seconds"):
             _positive(key, getattr(self, key))
@@ -93,7 +96,9 @@ class SystemConfig:
 
 def _check_bind(bind: object, allow_remote: bool) -> None:
     try:
-        address = ipaddress.ip_address(bind)  # type: ignore[arg-type]
+        if not isinstance(bind, str):
+            raise ValueError
+        address = ipaddress.IPv4Address(bind)
     except ValueError:
         raise SpecError(f"expected an IPv4 address such as '127.0.0.1'; got {bind!r}", key="bind") from None
     if not address.is_loopback and not allow_remote:
@@ -136,11 +141,14 @@ def port_taken(host: str, port: int) -> bool:
 
 
 class Runtime:
-    def __init__(self, system: ThespianSystem, guardian: Address, config: SystemConfig, root_id: str) -> None:
+    def __init__(
+        self, system: ThespianSystem, guardian: Address, config: SystemConfig, root_id: str, owner: bool = True
+    ) -> None:
         self._system = system
         self.guardian = guardian
         self.config = config
         self.root_id = root_id
+        self.owner = owner
         self._registry: Address | None = None
         self._closed = False
 
@@ -162,6 +170,22 @@ class Runtime:
             system.close()
             raise
         return cls(system, guardian, config, root_id)
+
+    @classmethod
+    def connect(cls, admin_port: int, config: SystemConfig, root_id: str = "app") -> Runtime:
+        """Attach to a running tcp system started by another process (for status and stop).
+
+        ``close()`` detaches and leaves it running; ``shutdown()`` stops it.
+        """
+        if not port_taken(config.bind, admin_port):
+            raise RuntimeStartError(f"no actor system listens on {config.bind}:{admin_port}")
+        system = ThespianSystem.connect(admin_port, config.bind)
+        try:
+            guardian = system.create(GUARDIAN_NAME)  # a global name: the running guardian's address
+        except BaseException:
+            system.close()
+            raise
+        return cls(system, guardian, config, root_id, owner=False)
 
     @property
     def base(self) -> str:
@@ -284,11 +308,19 @@ class Runtime:
         finally:
             self._system.close()
 
+    def close(self) -> None:
+        """Detach; the system keeps running unless this runtime owns it."""
+        if not self.owner and not self._closed:
+            self._closed = True
+            self._system.close()
+        else:
+            self.shutdown()
+
     def __enter__(self) -> Runtime:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.shutdown()
+        self.close()
 
 
 def _start_system(config: SystemConfig) -> ThespianSystem:

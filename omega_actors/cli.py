@@ -1,0 +1,239 @@
+"""What ``python run.py`` does.
+
+::
+
+    python run.py                      # = run: start config/'s tree and show it live
+    python run.py run --forever        # keep it running (Ctrl-C stops it in order)
+    python run.py status [--json]      # the live tree of the running system
+    python run.py stop                 # stop the running system in order
+    python run.py config check [DIR]   # validate a config directory
+    python run.py bench runtime --json # benchmarks (see docs/benchmarks.md)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import logging.config
+import os
+import random
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .errors import OmegaError
+from .runtime import Runtime, TreeNode, load_config, render_text, to_json
+from .runtime.logs import logging_config
+from .runtime.system import SystemConfig
+
+DEFAULT_CONFIG = "config"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except OmegaError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="run.py", description="omega_actors: supervised actors on Thespian")
+    parser.set_defaults(handler=_run, config=DEFAULT_CONFIG, seconds=20.0, forever=False, chaos=3.0, base=None)
+    commands = parser.add_subparsers(title="commands")
+
+    run = commands.add_parser("run", help="start the tree from the config directory and show it live (the default)")
+    run.add_argument("--config", default=DEFAULT_CONFIG, help="config directory (default: config)")
+    run.add_argument("--seconds", type=float, default=20.0, help="how long to run (default: 20)")
+    run.add_argument("--forever", action="store_true", help="run until Ctrl-C, SIGTERM or `run.py stop`")
+    run.add_argument("--chaos", type=float, default=3.0, help="inject a fault every N seconds; 0 disables (default: 3)")
+    run.add_argument("--base", choices=("simple", "tcp"), help="override [system] base")
+    run.set_defaults(handler=_run)
+
+    status = commands.add_parser("status", help="print the live tree of the running system")
+    status.add_argument("--config", default=DEFAULT_CONFIG)
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(handler=_status)
+
+    stop = commands.add_parser("stop", help="stop the running system in order")
+    stop.add_argument("--config", default=DEFAULT_CONFIG)
+    stop.set_defaults(handler=_stop)
+
+    config = commands.add_parser("config", help="config directory tools")
+    config_commands = config.add_subparsers(title="config commands", required=True)
+    check = config_commands.add_parser("check", help="validate a config directory")
+    check.add_argument("directory", nargs="?", default=DEFAULT_CONFIG)
+    check.set_defaults(handler=_check)
+
+    bench = commands.add_parser("bench", help="run a benchmark and print JSON")
+    bench.add_argument("suite", choices=("runtime",))
+    bench.add_argument("--json", action="store_true", help="print only the JSON result line")
+    bench.add_argument("--quick", action="store_true", help="fewer rounds (for smoke tests)")
+    bench.set_defaults(handler=_bench)
+    return parser
+
+
+# run
+
+
+def _run(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    system = config.system if args.base is None else _with_base(config.system, args.base)
+    _configure_logging(system)
+    runtime = Runtime.start(config.require_tree(), system, config.root_id)
+    run_file = _run_file(system)
+    try:
+        if runtime.base == "tcp":
+            _write_run_file(run_file, runtime)
+        _install_sigterm()
+        return _show_live(runtime, args)
+    except KeyboardInterrupt:
+        print("\nstopping in order...")
+        return 0
+    finally:
+        reason = runtime.shutdown()
+        run_file.unlink(missing_ok=True)
+        print(f"stopped: {reason.summary() if reason else 'unknown'}")
+
+
+def _show_live(runtime: Runtime, args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    next_fault = started + args.chaos if args.chaos > 0 else float("inf")
+    faults = 0
+    while args.forever or time.monotonic() - started < args.seconds:
+        tree = runtime.tree()
+        _draw(tree, runtime, time.monotonic() - started, faults)
+        if tree.terminated:
+            requested = tree.terminated == "shutdown"  # `run.py stop`, not an escalation
+            print(f"the system {'was stopped' if requested else 'ended'}: {tree.terminated}")
+            return 0 if requested else 1
+        if time.monotonic() >= next_fault:
+            faults += _inject_fault(runtime, tree)
+            next_fault += args.chaos
+        runtime.pump(1.0)
+    print(f"ran {args.seconds:g} s, {faults} faults injected, {_restarts(runtime.tree())} restarts")
+    return 0
+
+
+def _draw(tree: TreeNode, runtime: Runtime, elapsed: float, faults: int) -> None:
+    header = f"omega_actors on {runtime.base}  {elapsed:5.1f} s  faults injected: {faults}  restarts: {_restarts(tree)}"
+    hint = "  (python run.py status | stop)" if runtime.base == "tcp" else ""
+    body = render_text(tree)
+    if sys.stdout.isatty():
+        print("\x1b[H\x1b[2J" + header + hint + "\n\n" + body, flush=True)
+    else:
+        print(header + "\n" + body + "\n", flush=True)
+
+
+def _inject_fault(runtime: Runtime, tree: TreeNode) -> int:
+    """Crash (or on tcp, kill -9) one running demo worker under the application root."""
+    from .actors.demo import Poison
+
+    app = tree.find(runtime.root_id)
+    workers = [node for node in (app.walk() if app else []) if node.type == "worker" and node.state == "running"]
+    if not workers:
+        return 0
+    victim = random.choice(workers)
+    if runtime.base == "tcp" and victim.pid and random.random() < 0.5:
+        os.kill(victim.pid, signal.SIGKILL)
+    else:
+        runtime.tell(victim.address, Poison())
+    return 1
+
+
+def _restarts(tree: TreeNode) -> int:
+    return sum(node.restarts for node in tree.walk())
+
+
+def _with_base(system: SystemConfig, base: str) -> SystemConfig:
+    from dataclasses import replace
+
+    return replace(system, base=base)
+
+
+def _configure_logging(system: SystemConfig) -> None:
+    logs = Path(system.data_dir) / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    logging.config.dictConfig(logging_config(str(logs / "omega.jsonl"), system.log_level))
+
+
+def _install_sigterm() -> None:
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+
+
+# status and stop: attach to the system a `run` started
+
+
+def _run_file(system: SystemConfig) -> Path:
+    return Path(system.data_dir) / "run" / "system.json"
+
+
+def _write_run_file(path: Path, runtime: Runtime) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {"pid": os.getpid(), "admin_port": runtime.admin_port, "root_id": runtime.root_id, "base": runtime.base}
+    path.write_text(json.dumps(record))
+
+
+def _attach(args: argparse.Namespace) -> Runtime:
+    system = load_config(args.config).system
+    path = _run_file(system)
+    try:
+        record = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise OmegaError(f"no running system: {path} does not exist (start one with `python run.py run --forever`)") from None
+    if not _alive(record["pid"]):
+        path.unlink(missing_ok=True)
+        raise OmegaError(f"no running system: process {record['pid']} from {path} has ended")
+    return Runtime.connect(record["admin_port"], system, record["root_id"])
+
+
+def _status(args: argparse.Namespace) -> int:
+    runtime = _attach(args)
+    try:
+        tree = runtime.tree()
+    finally:
+        runtime.close()
+    print(to_json(tree) if args.json else render_text(tree))
+    return 1 if tree.terminated else 0
+
+
+def _stop(args: argparse.Namespace) -> int:
+    runtime = _attach(args)
+    reason = runtime.shutdown()
+    print(f"stopped: {reason.summary() if reason else 'no answer'}")
+    return 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# config and bench
+
+
+def _check(args: argparse.Namespace) -> int:
+    config = load_config(args.directory)
+    tree = config.require_tree()
+    print(f"{args.directory}: ok ({config.system.base} base, root {config.root_id!r} with {len(tree.children)} children)")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from .benchmarks import runtime as runtime_bench
+
+    result = runtime_bench.run(quick=args.quick, progress=None if args.json else print)
+    print(json.dumps(result))
+    return 0
