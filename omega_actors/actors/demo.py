@@ -15,8 +15,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from ..runtime import Actor, Event, handler
-from ..runtime import logs
+from ..runtime import Actor, Event, handler, logs
 
 
 @dataclass(frozen=True)

@@ -26,19 +26,21 @@ Sharp edges handled here (measured in shared/THESPIAN.md):
 
 - Init can be overtaken by other senders' messages: the host buffers
   everything (up to a bound) until Init arrives.
+- ``createActor`` returns a local placeholder address that cannot be pickled;
+  Thespian parks any message carrying one until the child connects, forever
+  if it never does, and an exiting process then drops its last messages. A
+  supervisor shares a child's address only once the child has reported
+  ``Started`` from its real one (``ChildRecord.shareable_address``).
 - ``wakeupAfter`` cannot be cancelled: timers carry an id and cancelled ids
   are ignored. On the simple base every pending wakeup of the whole system
   is scanned on every message, so the runtime sets no timer there that only
   guards against a hung process (see ``Supervisor._ask_to_stop``).
-- ``ChildActorExited`` may arrive twice for one child; supervisors ignore
-  the second. And it may not arrive at all: Thespian learns of a dead child
-  process from SIGCHLD, and two SIGCHLDs close together run its handler
-  once, so a child killed just after another one exited went unreported and
-  its supervisor waited forever. Worse, when Thespian handles one child's
-  exit it reaps every other dead child without reporting them. So a host
-  watches its children's pids itself (:meth:`Host.watch`): right after it
-  kills one, and once a second, it reports any watched child whose process
-  is gone (:meth:`Host._sweep_children`).
+- ``ChildActorExited`` may be missing, or arrive twice and name a new
+  instance that reused the dead one's port (see :mod:`.processes`). On
+  isolated bases a host watches every child's pid from the fork and reports
+  an exit only once that process has ended: right away if it has, else after
+  re-checks that start fast after a notice or a kill, and at least once a
+  second (:meth:`Host._sweep_children`).
 - The TCP transport binds ``''`` (every interface) and unpickles whatever
   arrives. :func:`_install_bind_patch` makes every endpoint (admin, actors,
   external clients) bind the configured host, 127.0.0.1 unless an operator
@@ -53,7 +55,6 @@ Sharp edges handled here (measured in shared/THESPIAN.md):
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import pickle
@@ -64,6 +65,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
+from thespian.actors import Actor as ThespianActor
 from thespian.actors import (
     ActorExitRequest,
     ActorSystem,
@@ -73,7 +75,6 @@ from thespian.actors import (
     PoisonMessage,
     WakeupMessage,
 )
-from thespian.actors import Actor as ThespianActor
 from thespian.actors import ExternalContext as _ExternalContext
 from thespian.system.transport import IPBase
 from thespian.system.transport.TCPTransport import TCPTransport
@@ -82,16 +83,17 @@ from ..errors import OmegaError, RuntimeStartError
 from . import logs
 from .actor import Actor
 from .child_spec import Start
-from .exits import Crash, CrashReport, ExitReason, Killed
+from .exits import Crash, CrashReport, ExitReason
 from .messages import (
+    FAILURES,
     ActorFailed,
     Address,
     Bounced,
     ChildExited,
     DeadLetter,
     DeliveryFailed,
+    ExitNoted,
     Exiting,
-    FAILURES,
     Init,
     Released,
     Releasing,
@@ -102,12 +104,12 @@ from .messages import (
     StartFailed,
     Undeliverable,
 )
+from .processes import ProcessWatch, die_with_parent, kill_own_group
 
 BASES = {"simple": "simpleSystemBase", "tcp": "multiprocTCPBase"}
 MAX_EARLY_MESSAGES = 1000
 MAX_CHECKPOINT_BYTES = 16 * 1024 * 1024
-RELEASE_TIMEOUT = timedelta(seconds=2)
-PR_SET_PDEATHSIG = 1
+FAREWELL_TIMEOUT = timedelta(seconds=2)
 
 _LOG = logging.getLogger("omega.host")
 _bind_host = "127.0.0.1"
@@ -154,8 +156,8 @@ def _install_close_patch() -> None:
     TCPTransport.close = close
 
 
-class _ReleaseTimeout:
-    """The registry did not answer ``Releasing`` in time: exit anyway."""
+class _FarewellTimeout:
+    """The supervisor or the registry did not answer in time: end anyway."""
 
 
 class _Sweep:
@@ -171,20 +173,21 @@ class _Sweep:
 class _ProcessGone:
     """A watched child's process has ended (sent to self: see ``_sweep_children``)."""
 
-    __slots__ = ("address",)
+    __slots__ = ("address", "pid")
 
-    def __init__(self, address: Address) -> None:
+    def __init__(self, address: Address, pid: int) -> None:
         self.address = address
+        self.pid = pid
 
-    def __getstate__(self) -> Address:
-        return self.address
+    def __getstate__(self) -> tuple[Address, int]:
+        return self.address, self.pid
 
-    def __setstate__(self, address: Address) -> None:
-        self.address = address
+    def __setstate__(self, state: tuple[Address, int]) -> None:
+        self.address, self.pid = state
 
 
 SWEEP_SECONDS = 1.0
-FIRST_KILL_CHECK = 0.005
+FIRST_CHECK = 0.001  # after a notice or a kill, look again at 1, 4, 16, ... ms
 
 
 class _Timer:
@@ -207,7 +210,7 @@ class Host(ThespianActor):  # type: ignore[misc]
         self._started_reported = False
         self._running = False
         self._dead = False
-        self._watched: list[tuple[Address, int, str | None]] = []  # (address, pid, start time)
+        self._children = ProcessWatch()
         self._sweeping = False  # the periodic sweep is scheduled
         self._timers: set[int] = set()
         self._next_timer = 0
@@ -218,6 +221,8 @@ class Host(ThespianActor):  # type: ignore[misc]
         self.sender: Address | None = None
         self._token = 0
         self._name: str | None = None
+        self._farewells: set[str] = set()  # acknowledgements still awaited before ending
+        self._top = False
         self.pid = os.getpid()
         self.isolated = False
 
@@ -243,12 +248,14 @@ class Host(ThespianActor):  # type: ignore[misc]
         if isinstance(message, ActorSystemMessage):
             self._system_message(message, sender)
         elif isinstance(message, _ProcessGone):
-            if sender == self.myAddress:
+            current = self._children.find(message.address)
+            # A new child may hold the dead one's port by now; then this is not its exit.
+            if sender == self.myAddress and (current is None or current.pid == message.pid):
                 self._deliver(ChildExited(message.address), self.myAddress)
         elif self._actor is None and not self._dead:
             self._before_init(message, sender)
-        elif self._dead and isinstance(message, Released):
-            self._exit_now()
+        elif self._dead and isinstance(message, (Released, ExitNoted)):
+            self._farewell_received("registry" if isinstance(message, Released) else "supervisor")
         elif self._dead:
             self._bounce(message, sender)
         elif isinstance(message, Routed):
@@ -290,9 +297,11 @@ class Host(ThespianActor):  # type: ignore[misc]
             # Thespian tearing the system down). No hooks run, as with kill -9.
             self._dead = True
             self._table = {}
+            if self.isolated:
+                message.notRecursive()  # see _exit_now; Thespian reads the flag after we return
         elif isinstance(message, WakeupMessage):
             timer = message.payload
-            if isinstance(timer, _ReleaseTimeout) and self._dead:
+            if isinstance(timer, _FarewellTimeout) and self._dead:
                 self._exit_now()
             elif isinstance(timer, _Sweep) and not self._dead:
                 self._sweep_children(timer)
@@ -300,8 +309,7 @@ class Host(ThespianActor):  # type: ignore[misc]
                 self._timers.discard(timer.id)
                 self._deliver(timer.message, self.myAddress)
         elif isinstance(message, ChildActorExited):
-            self._unwatch(message.childAddress)
-            self._deliver(ChildExited(message.childAddress), self.myAddress)
+            self._thespian_says_exited(message.childAddress)
         elif isinstance(message, PoisonMessage):
             self._deliver(DeliveryFailed(message.poisonMessage, str(message.details)), self.myAddress)
         elif isinstance(message, DeadEnvelope):
@@ -330,8 +338,9 @@ class Host(ThespianActor):  # type: ignore[misc]
         self.isolated = init.isolate
         self._token = init.token
         self._name = init.name
+        self._top = init.parent_pid is None  # started by a runtime from outside: nobody acknowledges
         if init.isolate:
-            _die_with_parent(init.parent_pid)
+            die_with_parent(init.parent_pid)
         try:
             self._actor = _build(init.start, self)
             self._table = _bound_table(self._actor)
@@ -366,21 +375,40 @@ class Host(ThespianActor):  # type: ignore[misc]
         assert reason is not None
         if self._running and not self._dead:
             try:
-                self._actor.stopping(reason)
+                self._actor.stopping(reason)  # type: ignore[union-attr]
             except BaseException as exc:  # the instance is ending anyway; keep the first reason
                 logs.emit(logging.WARNING, "stopping_hook_failed", self.path, error=repr(exc))
         self._dead = True
         self._table = {}
+        self._say_farewell(reason)
+
+    def _say_farewell(self, reason: ExitReason) -> None:
+        """Report the exit, then end only once the reports have been acknowledged.
+
+        The supervisor must have the reason before the process is gone (it
+        cannot tell a crash from a kill otherwise, and Thespian may drop an
+        ending process's last messages), and the registry must have stopped
+        routing to this instance, so that nothing it routed is left in flight
+        to a dead process. Either may be unreachable: a timer ends the wait.
+        """
         if self.parent is not None:
             report = Exiting(reason, self._token) if self._started_reported else StartFailed(reason, self._token)
             self.send(self.parent, report)
+            if not self._top:
+                self._farewells.add("supervisor")
         if self._name and self.services.registry is not None and self._started_reported:
-            # Exit only once the registry has stopped routing to this instance, so that
-            # nothing it routed is left in flight to a dead process (see Releasing).
             self.send(self.services.registry, Releasing(self._name))
-            self.wakeupAfter(RELEASE_TIMEOUT, _ReleaseTimeout())
+            self._farewells.add("registry")
+        if self._farewells:
+            self.wakeupAfter(FAREWELL_TIMEOUT, _FarewellTimeout())
         else:
             self._exit_now()
+
+    def _farewell_received(self, which: str) -> None:
+        if which in self._farewells:
+            self._farewells.discard(which)
+            if not self._farewells:
+                self._exit_now()
 
     def _exit_now(self) -> None:
         """End this process's actor.
@@ -446,49 +474,58 @@ class Host(ThespianActor):  # type: ignore[misc]
         self, path: str, start: Start, checkpoint: bytes | None, services: Services, token: int, name: str | None
     ) -> Address:
         child = self.createActor(Host)
+        if self.isolated:
+            self._watch(child)
         self.send(child, Init(path, start, checkpoint, services, self.isolated, self.pid, token, name))
         return child
 
     def kill(self, address: Address, pid: int | None) -> None:
-        if self.isolated and pid:
-            watched = next((entry for entry in self._watched if entry[0] == address), None)
-            # Thespian reaps children on its own, so check that the pid is still this child.
-            if watched is not None and watched[2] is not None and _start_time(pid) == watched[2]:
-                os.kill(pid, signal.SIGKILL)
-            self.wakeupAfter(timedelta(seconds=FIRST_KILL_CHECK), _Sweep(FIRST_KILL_CHECK, periodic=False))
+        watched = self._children.find(address) if self.isolated else None
+        if watched is None:
+            self.send(address, ActorExitRequest())
             return
-        self.send(address, ActorExitRequest())
+        if watched.alive():  # Thespian reaps children on its own: never signal a reused pid
+            os.kill(watched.pid, signal.SIGKILL)
+        self._check_soon()
 
-    def watch(self, address: Address, pid: int) -> None:
-        """Report ``address`` as exited once process ``pid`` is gone, whatever Thespian says."""
-        if not self.isolated or not pid:
-            return
+    def _watch(self, address: Address) -> None:
+        """Watch a just-forked child by its pid, which Thespian knows from the fork."""
+        procs = getattr(self._myRef, "_child_procs", ())
+        info = next((p for p in procs if p.childAddr == address), None)
+        if info is None or info.childProc.pid is None:
+            return  # not a forked child (or not a base we know): take Thespian's notices as they come
+        self._children.add(address, info.childProc.pid)
         if not self._sweeping:
             self._sweeping = True
             self.wakeupAfter(timedelta(seconds=SWEEP_SECONDS), _Sweep(SWEEP_SECONDS, periodic=True))
-        self._watched.append((address, pid, _start_time(pid)))
 
-    def _unwatch(self, address: Address) -> None:
-        self._watched = [entry for entry in self._watched if entry[0] != address]
+    def _thespian_says_exited(self, address: Address) -> None:
+        watched = self._children.find(address) if self.isolated else None
+        if watched is None and not self.isolated:
+            self._deliver(ChildExited(address), self.myAddress)
+        elif watched is not None and not watched.alive():
+            self._children.remove(watched)
+            self.send(self.myAddress, _ProcessGone(address, watched.pid))
+        elif watched is not None:
+            self._check_soon()  # ending now, or a stale copy naming a reused port: the pid decides
+
+    def _check_soon(self) -> None:
+        self.wakeupAfter(timedelta(seconds=FIRST_CHECK), _Sweep(FIRST_CHECK, periodic=False))
 
     def _sweep_children(self, sweep: _Sweep) -> None:
-        """Report watched children whose process has ended.
+        """Report children whose process has ended.
 
-        A child reported twice is ignored by its supervisor, so looking too
-        often is harmless; missing one is not.
+        Sent, not handled now: a child's last messages (its Exiting) were
+        received before its process ended, and must be handled before its exit.
         """
-        for address, pid, started in list(self._watched):
-            if _start_time(pid) != started:  # ended (or its pid reused): either way, this child is gone
-                self._unwatch(address)
-                # Sent, not handled now: a child's last messages (its Exiting) were received
-                # before its process ended, and must be handled before its exit is.
-                self.send(self.myAddress, _ProcessGone(address))
+        for entry in self._children.reap():
+            self.send(self.myAddress, _ProcessGone(entry.address, entry.pid))
         if sweep.periodic:
-            self._sweeping = bool(self._watched)
+            self._sweeping = bool(self._children)
             if self._sweeping:
                 self.wakeupAfter(timedelta(seconds=SWEEP_SECONDS), sweep)
         elif sweep.delay < SWEEP_SECONDS:
-            delay = sweep.delay * 4  # after a kill: look again soon, then leave it to the periodic sweep
+            delay = sweep.delay * 4
             self.wakeupAfter(timedelta(seconds=delay), _Sweep(delay, periodic=False))
 
     def count(self, counter: str) -> None:
@@ -497,8 +534,12 @@ class Host(ThespianActor):  # type: ignore[misc]
     def receive_dead_letters(self) -> None:
         self.handleDeadLetters(True)
 
-    def shutdown_system(self) -> None:
-        self.actorSystemShutdown()
+    def end_system_now(self) -> None:
+        """Kill every process of this actor system at once (the admin's process group)."""
+        if self.isolated:
+            kill_own_group()
+        else:
+            self.actorSystemShutdown()
 
 
 def _build(start: Start, host: Host) -> Actor:
@@ -514,28 +555,31 @@ def _bound_table(actor: Actor) -> dict[type, Callable[[Any], Any]]:
     return {kind: getattr(actor, name) for kind, name in type(actor).handler_table().items()}
 
 
-def _start_time(pid: int) -> str | None:
-    """A live process's start time (Linux), or None once it has ended.
+class _Forward:
+    __slots__ = ("target", "message")
 
-    A zombie counts as ended. Comparing start times tells a reused pid apart.
+    def __init__(self, target: Address, message: Any) -> None:
+        self.target = target
+        self.message = message
+
+    def __getstate__(self) -> tuple[Address, Any]:
+        return self.target, self.message
+
+    def __setstate__(self, state: tuple[Address, Any]) -> None:
+        self.target, self.message = state
+
+
+class Sink(ThespianActor):  # type: ignore[misc]
+    """Sends ``tell``s from outside on its own behalf, and swallows their replies.
+
+    Thespian gives a process one external endpoint that ``ask`` reads, so a
+    reply to an earlier tell would answer the next ask. Routing tells through
+    the sink keeps replies away from it, and keeps successive tells in order.
     """
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            fields = handle.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return None if fields[0] in ("Z", "X") else fields[19]
 
-
-def _die_with_parent(parent_pid: int | None) -> None:
-    """Linux: SIGKILL this process when its parent dies (Erlang's link, for processes)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        return  # not Linux: orphans are reaped by the admin's shutdown instead
-    if parent_pid is not None and os.getppid() != parent_pid:
-        os._exit(0)  # the parent died before the signal was armed
+    def receiveMessage(self, message: Any, sender: Any) -> None:
+        if isinstance(message, _Forward):
+            self.send(message.target, message.message)
 
 
 class ThespianSystem:
@@ -562,6 +606,7 @@ class ThespianSystem:
         except Exception as exc:
             raise RuntimeStartError(f"could not start the {base} actor system: {exc}") from exc
         self._owns_admin = True
+        self._sink = self._system.createActor(Sink)
 
     @classmethod
     def connect(cls, admin_port: int, bind: str = "127.0.0.1") -> ThespianSystem:
@@ -580,11 +625,10 @@ class ThespianSystem:
     def ask(self, address: Address, message: Any, timeout: float) -> Any:
         """Send and wait for the first message back.
 
-        Thespian delivers whatever reaches the external endpoint, so a reply
-        that belongs to an earlier tell or a timed-out ask would answer this
-        one. The simple base runs every send before ``tell`` returns, so
-        draining first is exact; on TCP each call gets its own endpoint and
-        strays find it closed.
+        Thespian delivers whatever reaches the external endpoint, so a late
+        reply to a timed-out ask would answer this one. On the simple base
+        nothing runs between calls, so draining first is enough; on TCP each
+        ask gets its own endpoint and strays find it closed.
         """
         if self.base == "simple":
             while self._system.listen(0) is not None:
@@ -594,11 +638,7 @@ class ThespianSystem:
             return context.ask(address, message, timeout)
 
     def tell(self, address: Address, message: Any) -> None:
-        if self.base == "simple":
-            self._system.tell(address, message)
-            return
-        with self._private() as context:
-            context.tell(address, message)
+        self._system.tell(self._sink, _Forward(address, message))
 
     def pump(self, seconds: float) -> None:
         """Let time pass; on the simple base this is also what runs timers."""
@@ -619,4 +659,5 @@ class ThespianSystem:
         if self._owns_admin:
             self._system.shutdown()
         else:
+            self._system.tell(self._sink, ActorExitRequest())
             self._system._systemBase.transport.close()

@@ -47,10 +47,17 @@ from collections.abc import Callable
 from types import UnionType
 from typing import Any, ClassVar, Protocol, TypeVar
 
-from .child_spec import ChildSpec, ChildType, Restart, ShutdownPolicy, Start, import_path
-from . import logs
-from .exits import ExitReason, Normal, Shutdown
 from ..errors import OmegaError
+from . import logs
+from .child_spec import (
+    ChildSpec,
+    ChildType,
+    Restart,
+    ShutdownPolicy,
+    Start,
+    import_path,
+)
+from .exits import ExitReason, Normal, Shutdown
 from .messages import (
     FAILURES,
     ActorFailed,
@@ -112,13 +119,12 @@ class Context(Protocol):
 
     def kill(self, address: Address, pid: int | None) -> None: ...
 
-    def watch(self, address: Address, pid: int) -> None: ...
 
     def count(self, counter: str) -> None: ...
 
     def receive_dead_letters(self) -> None: ...
 
-    def shutdown_system(self) -> None: ...
+    def end_system_now(self) -> None: ...
 
 
 class Actor:
@@ -257,9 +263,13 @@ class Actor:
     def publish(self, subject: str, payload: Any) -> None:
         self.ctx.send(self._service("bus"), Publish(subject, payload))
 
-    def subscribe(self, pattern: str) -> None:
-        """Receive an ``Event`` for every publish matching ``pattern`` until this instance ends."""
-        self.ctx.send(self._service("bus"), Subscribe(pattern))
+    def subscribe(self, pattern: str, ack: bool = False) -> None:
+        """Receive an ``Event`` for every publish matching ``pattern`` until this instance ends.
+
+        With ``ack``, the bus answers ``Done`` once the subscription is in place
+        (or ``Refused``): publishers other than this actor are not ordered with it.
+        """
+        self.ctx.send(self._service("bus"), Subscribe(pattern, ack))
 
     def unsubscribe(self, pattern: str) -> None:
         self.ctx.send(self._service("bus"), Unsubscribe(pattern))

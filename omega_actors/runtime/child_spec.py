@@ -156,6 +156,8 @@ def resolve(target: object, key: str = "start") -> type:
     if not isinstance(target, str) or target.count(":") != 1:
         raise SpecError(f"expected 'package.module:ClassName'; got {target!r}", key=key)
     module_name, qualname = target.split(":")
+    if "<locals>" in qualname:
+        raise SpecError(f"{target!r} is defined inside a function; define actor classes at module level", key=key)
     try:
         found: Any = importlib.import_module(module_name)
         for part in qualname.split("."):

@@ -24,7 +24,17 @@ bus; a subscriber may hold at most ``max_patterns`` patterns.
 from __future__ import annotations
 
 from .actor import Actor, handler
-from .messages import ActorDown, Address, Done, Event, Publish, Refused, Subscribe, Unsubscribe, address_key
+from .messages import (
+    ActorDown,
+    Address,
+    Done,
+    Event,
+    Publish,
+    Refused,
+    Subscribe,
+    Unsubscribe,
+    address_key,
+)
 from .subjects import SubjectError, SubscriptionTrie, validate_subject
 
 DEFAULT_MAX_PATTERNS = 1000

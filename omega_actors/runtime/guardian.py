@@ -13,8 +13,8 @@ can say why the system ended.
 
 It also watches the process that started the system: when that process
 dies without shutting down (a killed test run, a killed ``run.py``), the
-guardian stops the tree and shuts the Thespian admin down, so no admin
-outlives its owner and keeps serving old code.
+guardian kills the system's whole process group, admin and logger included,
+so no admin outlives its owner and keeps serving old code.
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ from dataclasses import dataclass, replace
 
 from . import logs
 from .actor import handler
+from .child_record import ChildRecord
 from .exits import ExitReason, Shutdown
 from .introspection import TreeNode
 from .messages import Address, StartFailed, Stop, Stopped
-from .supervisor import Supervisor, _Child
+from .supervisor import Supervisor
 from .supervisor_spec import SupervisorSpec
 
 REGISTRY_ID = "registry"
@@ -48,7 +49,6 @@ class Guardian(Supervisor):
         self.owner_pid = owner_pid
         self.terminated: ExitReason | None = None
         self._stop_askers: list[Address] = []
-        self._owner_gone = False
 
     def started(self) -> None:
         super().started()
@@ -62,9 +62,10 @@ class Guardian(Supervisor):
         if _alive(self.owner_pid):
             self.send_after(OWNER_CHECK_SECONDS, _CheckOwner())
             return
-        logs.emit(logging.WARNING, "owner_gone", self.path, owner_pid=self.owner_pid)
-        self._owner_gone = True
-        self._enqueue(lambda: self._shut_down(Shutdown("the process that started the system has ended")))
+        # Nobody is left to wait for an orderly stop, and Thespian's own shutdown
+        # can hang: kill the admin's whole process group, this process included.
+        logs.emit(logging.ERROR, "owner_gone", self.path, owner_pid=self.owner_pid)
+        self.ctx.end_system_now()
 
     @handler
     def _stop_requested(self, message: Stop) -> None:  # type: ignore[override]
@@ -75,22 +76,19 @@ class Guardian(Supervisor):
             return
         self._stop_askers.append(self.sender)
         if len(self._stop_askers) == 1:
-            self._enqueue(lambda: self._shut_down(Shutdown()))
+            self.ops.run(lambda: self._shut_down(Shutdown()))
 
     def _exit(self, reason: ExitReason) -> None:
-        self._ended = True
-        self._queue.clear()
+        self.ops.close()
         self.terminated = reason
-        requested = bool(self._stop_askers) and not self._owner_gone
+        requested = bool(self._stop_askers)
         logs.emit(logging.INFO if requested else logging.ERROR, "system_terminated", "", reason=reason.summary())
         for asker in self._stop_askers:
             self.send(asker, Stopped(reason))
         if not self._up and self.ctx.parent is not None:
             self.send(self.ctx.parent, StartFailed(reason))  # the runtime is waiting for Started
-        if self._owner_gone:
-            self.ctx.shutdown_system()
 
-    def _announce_up(self, child: _Child) -> None:
+    def _announce_up(self, child: ChildRecord) -> None:
         if child.spec.id in SYSTEM_IDS:
             field = "registry" if child.spec.id == REGISTRY_ID else "bus"
             self.ctx.services = replace(self.ctx.services, **{field: child.address})

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from .exits import CrashReport
 from .messages import Address
 
 # Child states, as a supervisor sees them. OTP's which_children shows a pid,
@@ -36,6 +37,7 @@ class ChildInfo:
     last_exit: str | None
     pid: int | None
     name: str | None = None
+    last_crash: CrashReport | None = None  # the whole report of the last crash, traceback included
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ Lifecycle, between a supervisor and a child instance::
     supervisor <--Started--     child   (init done; for a supervisor: all its children too)
     supervisor <--StartFailed-- child   (init raised; the instance is ending)
     supervisor <--Exiting--     child   (the instance is ending, with its reason)
+    supervisor --ExitNoted-->   child   (got it: only now does the process end)
     supervisor --Stop-->        child   (please stop; shutdown order is the supervisor's)
     supervisor <--SaveCheckpoint-- child
 
@@ -77,6 +78,11 @@ class StartFailed:
 class Exiting:
     reason: ExitReason
     token: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ExitNoted:
+    """The supervisor's answer to ``Exiting``/``StartFailed``: the instance may now end."""
 
 
 @dataclass(frozen=True, slots=True)

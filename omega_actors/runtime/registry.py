@@ -25,9 +25,19 @@ from __future__ import annotations
 import logging
 from collections import deque
 from dataclasses import dataclass, field
+
 from . import logs
 from .actor import Actor, handler
-from .messages import Address, Bounced, DeadLetter, DeliveryFailed, Released, Releasing, Routed, Undeliverable
+from .messages import (
+    Address,
+    Bounced,
+    DeadLetter,
+    DeliveryFailed,
+    Released,
+    Releasing,
+    Routed,
+    Undeliverable,
+)
 
 DEFAULT_BUFFER_LIMIT = 1000
 DEFAULT_BUFFER_SECONDS = 30.0
@@ -63,6 +73,7 @@ class Located:
     name: str
     address: Address | None
     status: str
+    waiting: int = 0  # messages held for the name while it restarts
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +160,7 @@ class Registry(Actor):
     @handler
     def on_whereis(self, message: Whereis) -> Located:
         entry = self.names.get(message.name, _Entry())
-        return Located(message.name, entry.address if entry.status == UP else None, entry.status)
+        return Located(message.name, entry.address if entry.status == UP else None, entry.status, len(entry.buffer))
 
     @handler
     def on_expire(self, message: _Expire) -> None:

@@ -51,15 +51,16 @@ from __future__ import annotations
 
 import logging
 import random
-from collections import deque
-from collections.abc import Callable, Generator, Iterable
-from dataclasses import dataclass, replace
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from . import logs
-from .actor import Actor, handler
+from .actor import handler
+from .child_record import ChildRecord
 from .child_spec import BRUTAL_KILL, INFINITY, ChildSpec, ChildType, Restart
 from .exits import ExitReason, Killed, Normal, Shutdown
+from .intensity import RestartWindow
 from .introspection import (
     EXITED,
     EXITING,
@@ -68,76 +69,27 @@ from .introspection import (
     STARTING,
     STOPPING,
     UNDEFINED,
-    ChildCounts,
-    ChildInfo,
-    Children,
-    TreeNode,
 )
-from .intensity import RestartWindow
 from .messages import (
     ActorDown,
     Address,
     ChildExited,
-    ChildStarted,
-    CountChildren,
-    DeleteChild,
     DeliveryFailed,
-    Done,
+    ExitNoted,
     Exiting,
-    GetTree,
     Init,
     Publish,
-    Refused,
-    RestartChild,
     SaveCheckpoint,
     Services,
     Started,
-    StartChild,
     StartFailed,
     Stop,
-    TerminateChild,
     Undeliverable,
-    WhichChildren,
 )
+from .operations import Operation, OperationQueue, Wait
 from .registry import Register, Unavailable
+from .supervisor_requests import SupervisorRequests
 from .supervisor_spec import AutoShutdown, Strategy, SupervisorSpec
-
-TREE_TIMEOUT = 5.0
-
-
-class _Child:
-    """What a supervisor knows of one child spec and its current instance."""
-
-    __slots__ = (
-        "spec", "state", "address", "pid", "reason", "checkpoint",
-        "starts", "last_exit", "started_at", "streak", "generation", "leaving", "token",
-    )  # fmt: skip
-
-    def __init__(self, spec: ChildSpec) -> None:
-        self.spec = spec
-        self.state = UNDEFINED
-        self.address: Address | None = None
-        self.pid: int | None = None
-        self.reason: ExitReason | None = None  # said by the instance before its process ended
-        self.checkpoint: bytes | None = None
-        self.starts = 0
-        self.last_exit: ExitReason | None = None
-        self.started_at: float | None = None
-        self.streak = 0
-        self.generation = 0  # bumped whenever the instance is replaced or let go
-        self.leaving = False  # being stopped for good (terminate_child, shutdown), not for a restart
-        self.token = 0  # the current instance's token (see Init); 0 when there is none
-
-    @property
-    def restarts(self) -> int:
-        return max(0, self.starts - 1)
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class _Wait:
-    kind: str  # "start" or "exit"
-    child: _Child
-    token: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,36 +104,22 @@ class _RestartDue:
     group: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class _TreeTimeout:
-    round: int
-
-
-Operation = Generator[_Wait, Any, None]
-
-
-class Supervisor(Actor):
+class Supervisor(SupervisorRequests):
     """An OTP supervisor. Build one with ``Supervisor.child_spec(id, SupervisorSpec(...))``."""
 
     child_type = ChildType.SUPERVISOR
     reports_started_itself = True
 
     def __init__(self, spec: SupervisorSpec) -> None:
+        super().__init__()
         self.spec = spec
-        self.children: list[_Child] = [_Child(child) for child in spec.children]
-        self.by_token: dict[int, _Child] = {}  # children with a live instance
+        self.children: list[ChildRecord] = [ChildRecord(child) for child in spec.children]
+        self.by_token: dict[int, ChildRecord] = {}  # children with a live instance
         self._last_token = 0
         self.window = RestartWindow(spec.intensity, spec.period)
-        self._op: Operation | None = None
-        self._waiting: _Wait | None = None
-        self._queue: deque[Callable[[], Operation]] = deque()
-        self._draining = False
+        self.ops = OperationQueue()
         self._up = False  # all initial children started and Started reported
-        self._ended = False
         self._random = random.Random()
-        self._tree_round = 0
-        self._tree_waiting: dict[int, TreeNode | None] = {}
-        self._tree_askers: list[Address] = []
 
     @classmethod
     def child_spec(  # type: ignore[override]
@@ -198,42 +136,10 @@ class Supervisor(Actor):
             id, spec or SupervisorSpec(), restart=restart, shutdown=shutdown, significant=significant, name=name
         )
 
-    # Operations: one at a time, the rest wait in order.
-
-    def _enqueue(self, task: Callable[[], Operation]) -> None:
-        self._queue.append(task)
-        self._drain()
-
-    def _drain(self) -> None:
-        if self._draining:
-            return
-        self._draining = True
-        try:
-            while self._op is None and self._queue and not self._ended:
-                self._op = self._queue.popleft()()
-                self._advance(None)
-        finally:
-            self._draining = False
-
-    def _advance(self, value: Any) -> None:
-        assert self._op is not None
-        try:
-            self._waiting = self._op.send(value)
-        except StopIteration:
-            self._op = self._waiting = None
-            self._drain()
-
-    def _resume(self, kind: str, token: int, value: Any) -> bool:
-        waiting = self._waiting
-        if waiting is not None and waiting.token == token and (kind == "exit" or waiting.kind == kind):
-            self._advance(value)
-            return True
-        return False
-
     # Start-up.
 
     def started(self) -> None:
-        self._enqueue(self._start_children)
+        self.ops.run(self._start_children)
 
     def _start_children(self) -> Operation:
         for child in list(self.children):
@@ -254,30 +160,30 @@ class Supervisor(Actor):
         if child is None:
             return
         # The sender is the real endpoint; what spawn returned may be a placeholder.
-        child.pid, child.address = message.pid, self.sender
-        self.ctx.watch(child.address, child.pid)
+        child.pid, child.address, child.address_known = message.pid, self.sender, True
         if child.state != STARTING:
             return  # asked to stop before it finished starting
         child.state = RUNNING
         child.started_at = self.spec.clock.now()
         child.starts += 1
         self._announce_up(child)
-        self._resume("start", child.token, True)
+        self.ops.resume("start", child.token, True)
 
     @handler
-    def _child_start_failed(self, message: StartFailed) -> None:
-        self._child_said(message.reason, message.token)
+    def _child_start_failed(self, message: StartFailed) -> ExitNoted:
+        return self._child_said(message.reason, message.token)
 
     @handler
-    def _child_exiting(self, message: Exiting) -> None:
-        self._child_said(message.reason, message.token)
+    def _child_exiting(self, message: Exiting) -> ExitNoted:
+        return self._child_said(message.reason, message.token)
 
-    def _child_said(self, reason: ExitReason, token: int) -> None:
+    def _child_said(self, reason: ExitReason, token: int) -> ExitNoted:
         child = self._from_child(token)
         if child is not None and isinstance(reason, ExitReason):
             child.reason = reason
             if child.state != STOPPING:
                 child.state = EXITING
+        return ExitNoted()  # the instance waits for this before it ends
 
     @handler
     def _child_exited(self, message: ChildExited) -> None:
@@ -288,16 +194,17 @@ class Supervisor(Actor):
             return  # a second notice for the same exit, or a stale instance
         token = child.token
         del self.by_token[token]
-        address, reason = child.address, child.reason or Killed()
+        address, reason = child.shareable_address, child.reason or Killed()
         child.address = child.pid = child.reason = None
+        child.address_known = False
         child.token = 0
-        handled_by_operation = self._waiting is not None and self._waiting.token == token
+        handled_by_operation = self.ops.waiting is not None and self.ops.waiting.token == token
         self._announce_down(child, address, reason, handled_by_operation)
-        if self._resume("exit", token, reason):
+        if self.ops.resume("exit", token, reason):
             return
         child.state = EXITED
         generation = child.generation
-        self._enqueue(lambda: self._handle_exit(child, generation, reason))
+        self.ops.run(lambda: self._handle_exit(child, generation, reason))
 
     @handler
     def _child_checkpoint(self, message: SaveCheckpoint) -> None:
@@ -315,7 +222,7 @@ class Supervisor(Actor):
         else:
             super()._delivery_failed(message)
 
-    def _from_child(self, token: Any) -> _Child | None:
+    def _from_child(self, token: Any) -> ChildRecord | None:
         child = self.by_token.get(token) if isinstance(token, int) else None
         if child is None:
             self.ctx.count("stale_child_messages")
@@ -323,10 +230,10 @@ class Supervisor(Actor):
 
     # OTP's do_restart: what an exit leads to.
 
-    def _handle_exit(self, child: _Child, generation: int, reason: ExitReason) -> Operation:
+    def _handle_exit(self, child: ChildRecord, generation: int, reason: ExitReason) -> Operation:
         if child.generation != generation or child.state != EXITED or child not in self.children:
             return  # an operation dealt with this instance already
-        child.last_exit = reason
+        child.record_exit(reason)
         level = logging.ERROR if reason.abnormal else logging.INFO
         logs.emit(level, "child_exited", self._path(child), reason=reason.summary())
         if self._restarts(child, reason):
@@ -336,12 +243,12 @@ class Supervisor(Actor):
             yield from self._auto_shutdown(child)
 
     @staticmethod
-    def _restarts(child: _Child, reason: ExitReason) -> bool:
+    def _restarts(child: ChildRecord, reason: ExitReason) -> bool:
         if child.spec.restart is Restart.PERMANENT:
             return True
         return child.spec.restart is Restart.TRANSIENT and reason.abnormal
 
-    def _restart(self, child: _Child) -> Operation:
+    def _restart(self, child: ChildRecord) -> Operation:
         if not self.window.add(self.spec.clock.now()):
             logs.emit(logging.ERROR, "reached_max_restart_intensity", self.path, offender=child.spec.id)
             self._let_go(child)
@@ -358,28 +265,28 @@ class Supervisor(Actor):
             return
         yield from self._start_group(group)
 
-    def _group(self, child: _Child) -> list[_Child]:
+    def _group(self, child: ChildRecord) -> list[ChildRecord]:
         if self.spec.strategy is Strategy.ONE_FOR_ALL:
             return list(self.children)
         if self.spec.strategy is Strategy.REST_FOR_ONE:
             return self.children[self.children.index(child) :]
         return [child]
 
-    def _start_group(self, group: Iterable[_Child]) -> Operation:
+    def _start_group(self, group: Iterable[ChildRecord]) -> Operation:
         for member in group:
             outcome = yield from self._start(member)
             if outcome is not True:
                 member.state = RESTARTING
                 member.generation += 1
                 generation = member.generation
-                self._queue.append(lambda: self._try_again(member, generation))
+                self.ops.later(lambda: self._try_again(member, generation))
                 return
 
-    def _try_again(self, child: _Child, generation: int) -> Operation:
+    def _try_again(self, child: ChildRecord, generation: int) -> Operation:
         if child.generation == generation and child.state == RESTARTING and child in self.children:
             yield from self._restart(child)
 
-    def _backoff_delay(self, child: _Child) -> float:
+    def _backoff_delay(self, child: ChildRecord) -> float:
         backoff = self.spec.backoff
         if backoff is None:
             return 0.0
@@ -387,7 +294,7 @@ class Supervisor(Actor):
         child.streak = backoff.next_attempt(child.streak, ran_for)
         return backoff.delay(child.streak, self._random.random())
 
-    def _schedule_restart(self, child: _Child, group: list[_Child], delay: float) -> None:
+    def _schedule_restart(self, child: ChildRecord, group: list[ChildRecord], delay: float) -> None:
         for member in group:
             member.state = RESTARTING
             member.generation += 1
@@ -402,9 +309,9 @@ class Supervisor(Actor):
         if child is None or child.generation != message.generation or child.state != RESTARTING:
             return
         group = [member for member in self.children if member.spec.id in message.group and member.state == RESTARTING]
-        self._enqueue(lambda: self._start_group(group))
+        self.ops.run(lambda: self._start_group(group))
 
-    def _auto_shutdown(self, child: _Child) -> Operation:
+    def _auto_shutdown(self, child: ChildRecord) -> Operation:
         mode = self.spec.auto_shutdown
         if mode is AutoShutdown.NEVER or not child.spec.significant:
             return
@@ -417,7 +324,7 @@ class Supervisor(Actor):
 
     # Starting and stopping one child.
 
-    def _start(self, child: _Child) -> Generator[_Wait, Any, Any]:
+    def _start(self, child: ChildRecord) -> Operation:
         """Start an instance; the outcome is True or the ExitReason it failed with."""
         child.generation += 1
         child.state, child.leaving = STARTING, False
@@ -427,25 +334,26 @@ class Supervisor(Actor):
         services = self._services_for(child)
         start, name = child.spec.start, child.spec.name
         child.address = self.ctx.spawn(self._path(child), start, child.checkpoint, services, child.token, name)
-        outcome = yield _Wait("start", child, child.token)
+        outcome = yield Wait("start", child.token)
         if outcome is not True:
-            child.state, child.last_exit = UNDEFINED, outcome
+            child.state = UNDEFINED
+            child.record_exit(outcome)
             logs.emit(logging.ERROR, "start_error", self._path(child), reason=outcome.summary())
         return outcome
 
-    def _terminate(self, child: _Child) -> Operation:
+    def _terminate(self, child: ChildRecord) -> Operation:
         """OTP's do_terminate: stop the instance (if any) by its shutdown policy."""
         if child.token:
             if child.state in (RUNNING, STARTING):
                 child.state = STOPPING
                 self._ask_to_stop(child)
-            reason = yield _Wait("exit", child, child.token)
+            reason = yield Wait("exit", child.token)
             if not self._expected_stop(child, reason):
                 logs.emit(logging.ERROR, "shutdown_error", self._path(child), reason=reason.summary())
-            child.last_exit = reason
+            child.record_exit(reason)
         self._let_go(child)
 
-    def _ask_to_stop(self, child: _Child) -> None:
+    def _ask_to_stop(self, child: ChildRecord) -> None:
         policy = child.spec.shutdown
         if policy == BRUTAL_KILL:
             self.ctx.kill(child.address, child.pid)
@@ -465,14 +373,14 @@ class Supervisor(Actor):
             self.ctx.kill(child.address, child.pid)
 
     @staticmethod
-    def _expected_stop(child: _Child, reason: ExitReason) -> bool:
+    def _expected_stop(child: ChildRecord, reason: ExitReason) -> bool:
         if child.spec.shutdown == BRUTAL_KILL and isinstance(reason, Killed):
             return True
         if isinstance(reason, Shutdown):
             return True
         return isinstance(reason, Normal) and child.spec.restart is not Restart.PERMANENT
 
-    def _let_go(self, child: _Child) -> None:
+    def _let_go(self, child: ChildRecord) -> None:
         """OTP's del_child: a temporary child is forgotten, any other keeps its spec."""
         child.generation += 1
         if child.spec.restart is Restart.TEMPORARY:
@@ -488,7 +396,7 @@ class Supervisor(Actor):
         if self.sender != self.ctx.parent:
             self.ctx.count("rejected")
             return
-        self._enqueue(lambda: self._shut_down(Shutdown()))
+        self.ops.run(lambda: self._shut_down(Shutdown()))
 
     def _shut_down(self, reason: ExitReason) -> Operation:
         for child in self.children:
@@ -498,176 +406,9 @@ class Supervisor(Actor):
         self._exit(reason)
 
     def _exit(self, reason: ExitReason) -> None:
-        self._ended = True
-        self._queue.clear()
+        self.ops.close()
         self.publish_event("supervisor.exited", self.path, reason)
         self.ctx.exit(reason)
-
-    # Requests.
-
-    @handler
-    def _start_child(self, message: StartChild) -> None:
-        requester = self.sender
-        self._enqueue(lambda: self._start_child_op(message, requester))
-
-    def _start_child_op(self, message: StartChild, requester: Address) -> Operation:
-        try:
-            spec = self.spec.check_child(_revalidated(message.spec))
-        except Exception as exc:  # a malformed spec is refused, never a crash
-            self.send(requester, Refused("start_child", str(exc)))
-            return
-        refusal = self._start_refusal(spec)
-        if refusal:
-            self.send(requester, Refused("start_child", refusal))
-            return
-        child = _Child(spec)
-        self.children.append(child)
-        outcome = yield from self._start(child)
-        if outcome is True:
-            self.send(requester, ChildStarted(spec.id, child.address))
-        else:
-            if child in self.children:
-                self.children.remove(child)
-            self.send(requester, Refused("start_child", f"failed to start: {outcome.summary()}"))
-
-    def _start_refusal(self, spec: ChildSpec) -> str | None:
-        existing = self._find(spec.id)
-        if existing is not None:
-            return "already_started" if existing.address is not None else "already_present"
-        if self.spec.max_children is not None and len(self.children) >= self.spec.max_children:
-            return f"max_children ({self.spec.max_children}) reached"
-        return None
-
-    @handler
-    def _terminate_child(self, message: TerminateChild) -> None:
-        requester = self.sender
-        self._enqueue(lambda: self._terminate_child_op(message.id, requester))
-
-    def _terminate_child_op(self, id: Any, requester: Address) -> Operation:
-        child = self._find(id)
-        if child is None:
-            self.send(requester, Refused("terminate_child", "not_found"))
-            return
-        child.leaving = True
-        yield from self._terminate(child)
-        if self.spec.dynamic and child in self.children:
-            self.children.remove(child)
-        self.send(requester, Done())
-
-    @handler
-    def _restart_child(self, message: RestartChild) -> None:
-        requester = self.sender
-        self._enqueue(lambda: self._restart_child_op(message.id, requester))
-
-    def _restart_child_op(self, id: Any, requester: Address) -> Operation:
-        refusal, child = self._stopped_child("restart_child", id)
-        if refusal:
-            self.send(requester, refusal)
-            return
-        assert child is not None
-        outcome = yield from self._start(child)
-        reply = ChildStarted(child.spec.id, child.address) if outcome is True else Refused(
-            "restart_child", f"failed to start: {outcome.summary()}"
-        )
-        self.send(requester, reply)
-
-    @handler
-    def _delete_child(self, message: DeleteChild) -> None:
-        requester = self.sender
-        self._enqueue(lambda: self._delete_child_op(message.id, requester))
-
-    def _delete_child_op(self, id: Any, requester: Address) -> Operation:
-        refusal, child = self._stopped_child("delete_child", id)
-        if child is not None and refusal is None:
-            self.children.remove(child)
-        self.send(requester, refusal or Done())
-        yield from ()
-
-    def _stopped_child(self, request: str, id: Any) -> tuple[Refused | None, _Child | None]:
-        if self.spec.dynamic:
-            return Refused(request, "a dynamic supervisor has no stopped children to act on"), None
-        child = self._find(id)
-        if child is None:
-            return Refused(request, "not_found"), None
-        if child.state == RESTARTING:
-            return Refused(request, "restarting"), None
-        if child.state != UNDEFINED:
-            return Refused(request, "running"), None
-        return None, child
-
-    # Queries, answered at once.
-
-    @handler
-    def _which_children(self, message: WhichChildren) -> Children:
-        return Children(tuple(self._info(child) for child in self.children))
-
-    @handler
-    def _count_children(self, message: CountChildren) -> ChildCounts:
-        supervisors = sum(child.spec.is_supervisor for child in self.children)
-        active = sum(child.address is not None for child in self.children)
-        return ChildCounts(len(self.children), active, supervisors, len(self.children) - supervisors)
-
-    def _info(self, child: _Child) -> ChildInfo:
-        spec = child.spec
-        last = child.last_exit.summary() if child.last_exit else None
-        kind = spec.type.value if spec.type else "worker"
-        return ChildInfo(spec.id, child.state, child.address, kind, spec.restart.value, child.restarts, last, child.pid, spec.name)
-
-    @handler
-    def _tree_requested(self, message: GetTree) -> None:
-        self._tree_askers.append(self.sender)
-        if len(self._tree_askers) > 1:
-            return  # a gather is under way; its answer serves every asker
-        self._tree_round += 1
-        running = [c for c in self.children if c.spec.is_supervisor and c.state == RUNNING]
-        self._tree_waiting = {c.token: None for c in running}
-        for child in running:
-            self.send(child.address, GetTree())
-        if running and self.ctx.isolated:  # see _ask_to_stop: only a process can hang
-            self.send_after(TREE_TIMEOUT, _TreeTimeout(self._tree_round))
-        self._maybe_answer_tree()
-
-    @handler
-    def _subtree(self, message: TreeNode) -> None:
-        child = next((c for c in self.by_token.values() if c.address == self.sender), None)
-        if child is not None and child.token in self._tree_waiting and self._tree_askers:
-            self._tree_waiting[child.token] = message
-            self._maybe_answer_tree()
-
-    @handler
-    def _tree_timed_out(self, message: _TreeTimeout) -> None:
-        if self.sender == self.address and message.round == self._tree_round:
-            self._maybe_answer_tree(force=True)
-
-    def _maybe_answer_tree(self, force: bool = False) -> None:
-        pending = [t for t, node in self._tree_waiting.items() if node is None and t in self.by_token]
-        if pending and not force:
-            return
-        node = self.tree_node(self._tree_waiting)
-        for asker in self._tree_askers:
-            self.send(asker, node)
-        self._tree_askers, self._tree_waiting = [], {}
-
-    def tree_node(self, subtrees: dict[int, TreeNode | None]) -> TreeNode:
-        """This supervisor as a tree node, with the subtrees its supervisor children sent."""
-        nodes = []
-        for child in self.children:
-            sub = subtrees.get(child.token)
-            info = self._info(child)
-            nodes.append(
-                TreeNode(
-                    id=info.id, path=self._path(child), type=info.type, state=info.state, restarts=info.restarts,
-                    last_exit=info.last_exit, pid=info.pid, address=info.address,
-                    strategy=sub.strategy if sub else None, children=sub.children if sub else (),
-                    counters=sub.counters if sub else (),
-                )
-            )  # fmt: skip
-        counters = tuple(sorted(getattr(self.ctx, "counters", {}).items()))
-        return TreeNode(
-            id=self.path.rpartition("/")[2], path=self.path, type="supervisor", state=RUNNING,
-            pid=self.ctx.pid, address=self.address, strategy=self.spec.strategy.value,
-            children=tuple(nodes), counters=counters,
-        )  # fmt: skip
 
     @handler
     def _undeliverable(self, message: Undeliverable) -> None:
@@ -675,17 +416,22 @@ class Supervisor(Actor):
 
     # Telling the registry and the bus.
 
-    def _services_for(self, child: _Child) -> Services:
+    def _services_for(self, child: ChildRecord) -> Services:
         return self.ctx.services
 
-    def _announce_up(self, child: _Child) -> None:
+    def _announce_up(self, child: ChildRecord) -> None:
         registry = self.ctx.services.registry
         if child.spec.name and registry is not None:
             self.send(registry, Register(child.spec.name, child.address))
         logs.emit(logging.INFO, "child_started", self._path(child), pid=child.pid, restarts=child.restarts)
         self.publish_event("child.started", self._path(child), None)
 
-    def _announce_down(self, child: _Child, address: Address, reason: ExitReason, by_operation: bool) -> None:
+    def _announce_down(
+        self, child: ChildRecord, address: Address | None, reason: ExitReason, by_operation: bool
+    ) -> None:
+        self.publish_event("child.exited", self._path(child), reason)
+        if address is None:
+            return  # it never started: it registered nothing and its address never left this process
         services = self.ctx.services
         if child.spec.name and services.registry is not None:
             # An operation stops children to restart them unless they are leaving for good;
@@ -695,7 +441,6 @@ class Supervisor(Actor):
             self.send(services.registry, Unavailable(child.spec.name, address, coming_back, reason.summary()))
         if services.bus is not None:
             self.send(services.bus, ActorDown(address))
-        self.publish_event("child.exited", self._path(child), reason)
 
     def publish_event(self, kind: str, path: str, reason: ExitReason | None) -> None:
         bus = self.ctx.services.bus
@@ -705,15 +450,8 @@ class Supervisor(Actor):
 
     # Small helpers.
 
-    def _path(self, child: _Child) -> str:
+    def _path(self, child: ChildRecord) -> str:
         return f"{self.path}/{child.spec.id}" if self.path else child.spec.id
 
-    def _find(self, id: Any) -> _Child | None:
+    def _find(self, id: Any) -> ChildRecord | None:
         return next((child for child in self.children if child.spec.id == id), None)
-
-
-def _revalidated(spec: Any) -> ChildSpec:
-    """Run a spec's checks again: one that arrived pickled never ran its constructor."""
-    if not isinstance(spec, ChildSpec):
-        raise TypeError(f"expected a ChildSpec; got {type(spec).__name__}")
-    return replace(spec, start=replace(spec.start))

@@ -17,13 +17,21 @@ actor system, and leaves no process behind.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import AskTimeout, DeliveryError, RuntimeStartError, SpecError, SupervisorError
+from ..errors import (
+    AskTimeout,
+    DeliveryError,
+    RuntimeStartError,
+    SpecError,
+    SupervisorError,
+)
 from . import logs
 from ._thespian import BASES, ThespianSystem
 from .child_spec import ChildSpec, Start, check_id, check_name
@@ -37,26 +45,27 @@ from .messages import (
     ChildStarted,
     CountChildren,
     DeleteChild,
-    Done,
     GetTree,
     Init,
     Publish,
     RestartChild,
     Routed,
     Services,
-    Started,
     StartChild,
+    Started,
     StartFailed,
     Stop,
     Stopped,
     TerminateChild,
     WhichChildren,
 )
+from .processes import Watched, kill_group_of, parent_of, start_time
 from .registry import DEFAULT_BUFFER_LIMIT, DEFAULT_BUFFER_SECONDS, Registry
 from .supervisor import Supervisor
 from .supervisor_spec import Strategy, SupervisorSpec
 
 GUARDIAN_NAME = "omega.guardian"
+ADMIN_EXIT_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +159,7 @@ class Runtime:
         self.root_id = root_id
         self.owner = owner
         self._registry: Address | None = None
+        self._admin: Watched | None = None
         self._closed = False
 
     @classmethod
@@ -169,7 +179,11 @@ class Runtime:
         except BaseException:
             system.close()
             raise
-        return cls(system, guardian, config, root_id)
+        runtime = cls(system, guardian, config, root_id)
+        if system.isolated:
+            admin = parent_of(reply.pid)  # the admin forked the guardian
+            runtime._admin = Watched(None, admin, start_time(admin)) if admin else None
+        return runtime
 
     @classmethod
     def connect(cls, admin_port: int, config: SystemConfig, root_id: str = "app") -> Runtime:
@@ -307,6 +321,19 @@ class Runtime:
             return reply.reason if isinstance(reply, Stopped) else None
         finally:
             self._system.close()
+            self._make_sure_the_admin_ended()
+
+    def _make_sure_the_admin_ended(self) -> None:
+        """Thespian's admin can miss that its actors ended and wait forever: never leave it behind."""
+        admin = self._admin
+        if admin is None:
+            return
+        deadline = time.monotonic() + ADMIN_EXIT_SECONDS
+        while admin.alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if admin.alive():
+            logs.emit(logging.WARNING, "admin_killed", "", pid=admin.pid, reason="it did not exit after shutdown")
+            kill_group_of(admin.pid)
 
     def close(self) -> None:
         """Detach; the system keeps running unless this runtime owns it."""

@@ -13,7 +13,15 @@ import os
 import time
 from dataclasses import dataclass
 
-from omega_actors.runtime import Actor, Crash, ExitReason, Killed, Normal, Shutdown, handler
+from omega_actors.runtime import (
+    Actor,
+    Crash,
+    ExitReason,
+    Killed,
+    Normal,
+    Shutdown,
+    handler,
+)
 
 
 @dataclass(frozen=True)

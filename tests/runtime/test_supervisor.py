@@ -21,7 +21,7 @@ from omega_actors.runtime import (
     SupervisorSpec,
 )
 
-from .conftest import wait_until
+from .conftest import assert_all_gone, wait_until
 from .probes import Boom, Ping, Pong, Probe, Quit, read_lines
 
 
@@ -193,7 +193,7 @@ def test_a_child_that_does_not_stop_in_time_is_killed(start_runtime, probe_log):
     pid = child(runtime, "app", "slow").pid
     runtime.terminate_child("app", "slow")
     assert read_lines(probe_log) == ["start app/slow", "stop app/slow shutdown"]
-    wait_until(lambda: not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z")
+    assert_all_gone({pid})
     assert "killed" in child(runtime, "app", "slow").last_exit
 
 
@@ -263,7 +263,5 @@ def test_killing_a_supervisor_process_takes_its_children_with_it(start_runtime, 
     old = {c.pid for c in runtime.which_children("app/inner")}
     os.kill(child(runtime, "app", "inner").pid, signal.SIGKILL)
     wait_until(lambda: child(runtime, "app", "inner").restarts == 1, runtime)
-    from .conftest import assert_all_gone
-
     assert_all_gone(old)
     assert read_lines(probe_log) == ["start app/inner/x", "start app/inner/y"] * 2

@@ -27,9 +27,22 @@ import tempfile
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
 
-from omega_actors.runtime import BRUTAL_KILL, FileClock, Runtime, Supervisor, SupervisorSpec, SystemConfig
+from omega_actors.runtime import (
+    BRUTAL_KILL,
+    FileClock,
+    Runtime,
+    Supervisor,
+    SupervisorSpec,
+    SystemConfig,
+)
 
 from .conftest import admin_pid, assert_all_gone, pids_of, wait_until
 from .otp_model import Model, Spec, SupSpec, WorkerSpec

@@ -1,0 +1,143 @@
+"""The runtime as a whole: loopback only, clean shutdown, no orphans, clear start errors."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from omega_actors.errors import RuntimeStartError, SpecError
+from omega_actors.runtime import Runtime, Start, SupervisorSpec, SystemConfig
+from omega_actors.runtime.child_spec import ChildSpec
+from omega_actors.runtime.system import free_port
+
+from .conftest import admin_pid, alive, assert_all_gone, pids_of
+from .probes import Ping, Pong, Probe
+
+
+def listening_addresses(pid: int) -> set[str]:
+    """Local addresses of the TCP sockets that ``pid`` listens on (Linux /proc)."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    found = set()
+    with open(f"/proc/{pid}/net/tcp") as table:
+        for line in table.readlines()[1:]:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == "0A" and inode in inodes:  # 0A: LISTEN
+                host = socket.inet_ntoa(bytes.fromhex(local.split(":")[0])[::-1])
+                found.add(host)
+    return found
+
+
+def descendants(pid: int) -> set[int]:
+    children = {int(p) for p in os.listdir("/proc") if p.isdigit() and _parent(int(p)) == pid}
+    return children.union(*(descendants(child) for child in children)) if children else set()
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return int(handle.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError):
+        return None
+
+
+@pytest.mark.tcp
+def test_every_process_of_a_tcp_system_listens_on_loopback_only(start_runtime, probe_log):
+    runtime = start_runtime(SupervisorSpec(children=(Probe.child_spec("w", probe_log),)), "tcp")
+    tree = runtime.tree()
+    admin = admin_pid(tree.pid)
+    processes = pids_of(tree) | {admin} | descendants(admin)
+    assert len(processes) >= 7, "admin, logger, guardian, registry, bus, app and the worker"
+    addresses = set().union(*(listening_addresses(pid) for pid in processes))
+    assert addresses == {"127.0.0.1"}
+
+
+@pytest.mark.tcp
+def test_shutdown_leaves_no_process_behind_not_even_the_admin_or_its_logger(tmp_path, probe_log):
+    runtime = Runtime.start(SupervisorSpec(children=(Probe.child_spec("w", probe_log),)), SystemConfig(base="tcp", data_dir=str(tmp_path)))
+    try:
+        tree = runtime.tree()
+        admin = admin_pid(tree.pid)
+        processes = pids_of(tree) | {admin} | descendants(admin)
+    finally:
+        runtime.shutdown()
+    assert_all_gone(processes)
+
+
+@pytest.mark.tcp
+def test_the_system_shuts_itself_down_when_the_process_that_started_it_dies(tmp_path):
+    script = textwrap.dedent(f"""
+        import sys, time
+        sys.path.insert(0, {os.getcwd()!r})
+        from omega_actors.runtime import Runtime, SupervisorSpec, SystemConfig
+        from tests.runtime.probes import Probe
+        runtime = Runtime.start(SupervisorSpec(children=(Probe.child_spec("w", {str(tmp_path / 'log')!r}),)),
+                                SystemConfig(base="tcp", data_dir={str(tmp_path)!r}))
+        print(runtime.tree().pid, flush=True)
+        time.sleep(3600)
+    """)
+    owner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        guardian = int(owner.stdout.readline())
+        admin = admin_pid(guardian)
+        processes = {guardian, admin} | descendants(admin)
+        assert all(alive(pid) for pid in processes)
+    finally:
+        owner.send_signal(signal.SIGKILL)  # no chance to shut anything down
+        owner.wait()
+        owner.stdout.close()
+    assert_all_gone(processes)
+
+
+@pytest.mark.tcp
+def test_a_taken_admin_port_is_reported_at_once(tmp_path):
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        with pytest.raises(RuntimeStartError, match=f"admin port {port} on 127.0.0.1 is taken"):
+            Runtime.start(SupervisorSpec(), SystemConfig(base="tcp", admin_port=port, data_dir=str(tmp_path)))
+
+
+def test_a_non_loopback_bind_needs_an_explicit_opt_in():
+    with pytest.raises(SpecError, match="unauthenticated pickle transport.*allow_remote = true"):
+        SystemConfig(base="tcp", bind="0.0.0.0")
+    assert SystemConfig(base="tcp", bind="0.0.0.0", allow_remote=True).bind == "0.0.0.0"
+
+
+@pytest.mark.tcp
+def test_actor_classes_from_main_are_refused_on_tcp(tmp_path, monkeypatch):
+    spec = ChildSpec("w", Start.of(Probe, "log"))
+    object.__setattr__(spec.start, "target", "__main__:Probe")
+    with pytest.raises(SpecError, match="defined in __main__; move it to a module"):
+        Runtime.start(SupervisorSpec(children=(spec,)), SystemConfig(base="tcp", data_dir=str(tmp_path)))
+
+
+@pytest.mark.tcp
+def test_another_process_can_attach_to_a_running_system_and_leave_it_running(start_runtime, probe_log):
+    runtime = start_runtime(SupervisorSpec(children=(Probe.child_spec("w", probe_log, name="w"),)), "tcp")
+    attached = Runtime.connect(runtime.admin_port, runtime.config)
+    try:
+        assert attached.tree().find("app/w").state == "running"
+        assert isinstance(attached.ask("w", Ping()), Pong)
+    finally:
+        attached.close()
+    assert isinstance(runtime.ask("w", Ping()), Pong)
+
+
+def test_attaching_where_nothing_runs_fails_clearly():
+    with pytest.raises(RuntimeStartError, match="no actor system listens on 127.0.0.1:"):
+        Runtime.connect(free_port(), SystemConfig(base="tcp"))
