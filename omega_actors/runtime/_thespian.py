@@ -92,8 +92,8 @@ from .messages import (
     ChildExited,
     DeadLetter,
     DeliveryFailed,
-    ExitNoted,
     Exiting,
+    ExitNoted,
     Init,
     Released,
     Releasing,
@@ -111,7 +111,6 @@ MAX_EARLY_MESSAGES = 1000
 MAX_CHECKPOINT_BYTES = 16 * 1024 * 1024
 FAREWELL_TIMEOUT = timedelta(seconds=2)
 
-_LOG = logging.getLogger("omega.host")
 _bind_host = "127.0.0.1"
 
 
@@ -187,7 +186,7 @@ class _ProcessGone:
 
 
 SWEEP_SECONDS = 1.0
-FIRST_CHECK = 0.001  # after a notice or a kill, look again at 1, 4, 16, ... ms
+FIRST_CHECK = 0.001  # after a notice or a kill, look again at 1, 2, 4, ... ms
 
 
 class _Timer:
@@ -223,6 +222,7 @@ class Host(ThespianActor):  # type: ignore[misc]
         self._name: str | None = None
         self._farewells: set[str] = set()  # acknowledgements still awaited before ending
         self._top = False
+        self._exit_sent = False
         self.pid = os.getpid()
         self.isolated = False
 
@@ -418,7 +418,9 @@ class Host(ThespianActor):  # type: ignore[misc]
         still believes alive, which for a killed child it missed can take
         minutes of transmit retries. Stragglers die with us (PR_SET_PDEATHSIG).
         """
-        self.send(self.myAddress, ActorExitRequest(recursive=not self.isolated))
+        if not self._exit_sent:
+            self._exit_sent = True
+            self.send(self.myAddress, ActorExitRequest(recursive=not self.isolated))
 
     def _bounce(self, message: Any, sender: Any) -> None:
         """Mail for an instance that has ended: never silently lost."""
@@ -501,12 +503,14 @@ class Host(ThespianActor):  # type: ignore[misc]
 
     def _thespian_says_exited(self, address: Address) -> None:
         watched = self._children.find(address) if self.isolated else None
-        if watched is None and not self.isolated:
+        if watched is None:
+            # In one process, or a child we never watched (or already reported,
+            # in which case its supervisor ignores the copy).
             self._deliver(ChildExited(address), self.myAddress)
-        elif watched is not None and not watched.alive():
+        elif not watched.alive():
             self._children.remove(watched)
             self.send(self.myAddress, _ProcessGone(address, watched.pid))
-        elif watched is not None:
+        else:
             self._check_soon()  # ending now, or a stale copy naming a reused port: the pid decides
 
     def _check_soon(self) -> None:
@@ -525,7 +529,7 @@ class Host(ThespianActor):  # type: ignore[misc]
             if self._sweeping:
                 self.wakeupAfter(timedelta(seconds=SWEEP_SECONDS), sweep)
         elif sweep.delay < SWEEP_SECONDS:
-            delay = sweep.delay * 4
+            delay = sweep.delay * 2  # a process ends a few ms after its farewell: look often, then less
             self.wakeupAfter(timedelta(seconds=delay), _Sweep(delay, periodic=False))
 
     def count(self, counter: str) -> None:

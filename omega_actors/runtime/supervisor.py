@@ -27,18 +27,20 @@ How an exit is handled (OTP's ``restart_child/3`` and ``do_restart/3``):
    counting in the intensity window again.
 
 Sequencing. OTP's supervisor is a sequential process that blocks while it
-stops or starts children. This one is an actor, so each multi-step job
-(restart a group, shut down, start a child for a request) runs as an
-*operation*: a generator that yields what it waits for (a child's start or
-exit) and is resumed by the event that answers it. While an operation runs,
-other decisions and requests wait in order behind it, exactly as messages
-wait in an OTP supervisor's mailbox. Queries (``which_children``, the tree)
-are answered at once. A child's exit that arrives while it is being stopped
-by an operation is that operation's business and is not handled twice
-(OTP's ``unlink_flush``).
+stops or starts children; this one runs each multi-step job as an operation
+(:mod:`.operations`), and other decisions and requests wait in order behind
+it, as messages wait in an OTP supervisor's mailbox. Queries
+(``which_children``, the tree) are answered at once
+(:mod:`.supervisor_requests`). A child's exit that arrives while an operation
+is stopping it is that operation's business and is not handled twice (OTP's
+``unlink_flush``).
 
-A new instance is started only after the old one's process has ended, so at
-most one instance of a child id exists at any time.
+Exits. An instance reports ``Exiting(reason)`` (or ``StartFailed``) and ends
+only once the supervisor has acknowledged it, so the reason is known before
+the process is gone; an instance that ends without a report was killed. On
+``multiprocTCPBase`` the runtime confirms each exit by the child's pid (see
+:mod:`.processes`), and a new instance is started only after the old one's
+process has ended, so at most one instance of a child id exists at a time.
 
 Beyond OTP: restart backoff (:mod:`.backoff`), and checkpoints: a child may
 ``checkpoint(state)``; the supervisor keeps the last one for as long as it
@@ -75,8 +77,8 @@ from .messages import (
     Address,
     ChildExited,
     DeliveryFailed,
-    ExitNoted,
     Exiting,
+    ExitNoted,
     Init,
     Publish,
     SaveCheckpoint,

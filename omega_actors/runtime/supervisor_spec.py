@@ -20,7 +20,9 @@ Strategies decide which children restart when one must:
 
 A ``dynamic`` supervisor (Elixir's ``DynamicSupervisor``) starts empty and
 takes children at run time through ``start_child``; it is always
-``one_for_one`` and refuses children beyond ``max_children``.
+``one_for_one``, refuses children beyond ``max_children``, and forgets a
+child once it is terminated. Unlike OTP's ``simple_one_for_one``, it stops
+its children one by one in reverse start order, not all at once.
 
 ``auto_shutdown`` (OTP 24): ``any_significant`` stops the supervisor when any
 significant child exits by itself and is not restarted; ``all_significant``

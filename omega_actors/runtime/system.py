@@ -158,7 +158,7 @@ class Runtime:
         self.config = config
         self.root_id = root_id
         self.owner = owner
-        self._registry: Address | None = None
+        self._services: dict[str, Address] = {}  # registry and bus, as last seen
         self._admin: Watched | None = None
         self._closed = False
 
@@ -220,7 +220,7 @@ class Runtime:
         address, message = self._resolve(target, message)
         reply = self._system.ask(address, message, timeout or self.config.ask_timeout)
         if reply is None:
-            self._registry = None
+            self._services.clear()  # a restarted registry has a new address
             raise AskTimeout(f"no reply from {target!r} to {type(message).__name__} within {timeout or self.config.ask_timeout} s")
         if isinstance(reply, FAILURES):
             raise DeliveryError(_describe(reply))
@@ -240,14 +240,16 @@ class Runtime:
         return target, message
 
     def _system_child(self, id: str) -> Address:
-        if id == REGISTRY_ID and self._registry is not None:
-            return self._registry
-        for info in self.which_children(""):
-            if info.id == id and info.address is not None:
-                if id == REGISTRY_ID:
-                    self._registry = info.address
-                return info.address
-        raise DeliveryError(f"the system's {id} is not running")
+        # A stale registry address is safe: named messages sent to it come back to the new
+        # registry as dead letters. Events published while the bus restarts are lost
+        # (the bus is at-most-once, like core NATS).
+        if id not in self._services:
+            for info in self.which_children(""):
+                if info.id in SYSTEM_IDS and info.address is not None:
+                    self._services[info.id] = info.address
+        if id not in self._services:
+            raise DeliveryError(f"the system's {id} is not running")
+        return self._services[id]
 
     # Introspection.
 
