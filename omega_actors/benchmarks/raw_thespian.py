@@ -35,22 +35,47 @@ class RawPinger(Actor):  # type: ignore[misc]
                 self.send(self.asker, ("done", time.perf_counter() - self.t0))
 
 
+class RawNest(Actor):  # type: ignore[misc]
+    """Creates a ping-pong pair ``depth`` levels below itself, as a supervision tree would."""
+
+    def receiveMessage(self, message: Any, sender: Any) -> None:
+        if isinstance(message, tuple) and message[0] == "nest":
+            if message[1] == 0:
+                self.send(sender, (self.createActor(RawPinger), self.createActor(RawPonger)))
+            else:
+                self.asker = sender
+                self.send(self.createActor(RawNest), ("nest", message[1] - 1))
+        elif isinstance(message, tuple) and len(message) == 2:
+            self.send(self.asker, message)  # the pair, on its way up
+
+
 class RawNoop(Actor):  # type: ignore[misc]
     def receiveMessage(self, message: Any, sender: Any) -> None:
         pass
 
 
-def pingpong_seconds(system: Any, rounds: int) -> float:
-    """Seconds for ``rounds`` round trips between two raw actors (2 * rounds messages)."""
-    ponger, pinger = system.createActor(RawPonger), system.createActor(RawPinger)
-    try:
-        reply = system.ask(pinger, ("go", rounds, ponger), 300)
-        if not (isinstance(reply, tuple) and reply[0] == "done"):
-            raise RuntimeError(f"raw ping-pong failed: {reply!r}")
-        return float(reply[1])
-    finally:
-        for actor in (pinger, ponger):
-            system.tell(actor, ActorExitRequest())
+def pingpong_pair(system: Any, depth: int) -> tuple[Any, Any]:
+    """A raw pinger and ponger, ``depth`` actor levels below the admin (0: created by the admin)."""
+    if depth == 0:
+        return system.createActor(RawPinger), system.createActor(RawPonger)
+    pair = system.ask(system.createActor(RawNest), ("nest", depth - 1), 60)
+    if not (isinstance(pair, tuple) and len(pair) == 2):
+        raise RuntimeError(f"raw actors did not start: {pair!r}")
+    return pair
+
+
+def pingpong_seconds(system: Any, pair: tuple[Any, Any], rounds: int) -> float:
+    """Seconds for ``rounds`` round trips between a raw pair (2 * rounds messages)."""
+    pinger, ponger = pair
+    reply = system.ask(pinger, ("go", rounds, ponger), 300)
+    if not (isinstance(reply, tuple) and reply[0] == "done"):
+        raise RuntimeError(f"raw ping-pong failed: {reply!r}")
+    return float(reply[1])
+
+
+def stop(system: Any, actors: tuple[Any, ...]) -> None:
+    for actor in actors:
+        system.tell(actor, ActorExitRequest())
 
 
 def create_seconds(system: Any) -> float:

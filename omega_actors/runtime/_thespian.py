@@ -55,6 +55,7 @@ Sharp edges handled here (measured in shared/THESPIAN.md):
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import pickle
@@ -73,7 +74,9 @@ from thespian.actors import (
     ChildActorExited,
     DeadEnvelope,
     PoisonMessage,
+    ThespianWatch,
     WakeupMessage,
+    WatchMessage,
 )
 from thespian.actors import ExternalContext as _ExternalContext
 from thespian.system.transport import IPBase
@@ -210,6 +213,7 @@ class Host(ThespianActor):  # type: ignore[misc]
         self._running = False
         self._dead = False
         self._children = ProcessWatch()
+        self._watching: ThespianWatch | None = None  # the children's pidfds, for Thespian to wait on
         self._sweeping = False  # the periodic sweep is scheduled
         self._timers: set[int] = set()
         self._next_timer = 0
@@ -228,21 +232,24 @@ class Host(ThespianActor):  # type: ignore[misc]
 
     # The hot path: a known message type goes straight to its handler.
 
-    def receiveMessage(self, message: Any, sender: Any) -> None:
+    def receiveMessage(self, message: Any, sender: Any) -> ThespianWatch | None:
+        # What this returns is what Thespian waits on besides the mailbox: the
+        # children's pidfds, so that a child's death wakes its supervisor.
         method = self._table.get(message.__class__)
         if method is None:
             self._slow_path(message, sender)
-            return
+            return self._watching
         self.sender = sender
         try:
             result = method(message)
         except BaseException as exc:  # let it crash: any exception ends this instance
             self._crashed(exc, message, sender, "message")
-            return
+            return self._watching
         if result is not None:
             self.send(sender, result)
         if self._exit_reason is not None:
             self._finish()
+        return self._watching
 
     def _slow_path(self, message: Any, sender: Any) -> None:
         if isinstance(message, ActorSystemMessage):
@@ -308,6 +315,8 @@ class Host(ThespianActor):  # type: ignore[misc]
             elif isinstance(timer, _Timer) and timer.id in self._timers and not self._dead:
                 self._timers.discard(timer.id)
                 self._deliver(timer.message, self.myAddress)
+        elif isinstance(message, WatchMessage):
+            self._report_ended_children()
         elif isinstance(message, ChildActorExited):
             self._thespian_says_exited(message.childAddress)
         elif isinstance(message, PoisonMessage):
@@ -341,6 +350,9 @@ class Host(ThespianActor):  # type: ignore[misc]
         self._top = init.parent_pid is None  # started by a runtime from outside: nobody acknowledges
         if init.isolate:
             die_with_parent(init.parent_pid)
+            # Everything inherited from the parent by fork is never garbage here:
+            # keep the cyclic GC from walking (and copying on write) all of it.
+            gc.freeze()
         try:
             self._actor = _build(init.start, self)
             self._table = _bound_table(self._actor)
@@ -399,10 +411,10 @@ class Host(ThespianActor):  # type: ignore[misc]
         if self._name and self.services.registry is not None and self._started_reported:
             self.send(self.services.registry, Releasing(self._name))
             self._farewells.add("registry")
-        if self._farewells:
-            self.wakeupAfter(FAREWELL_TIMEOUT, _FarewellTimeout())
-        else:
+        if not self._farewells:
             self._exit_now()
+        elif self.isolated:  # in one process the answers cannot be lost, and timers cost (see above)
+            self.wakeupAfter(FAREWELL_TIMEOUT, _FarewellTimeout())
 
     def _farewell_received(self, which: str) -> None:
         if which in self._farewells:
@@ -497,6 +509,7 @@ class Host(ThespianActor):  # type: ignore[misc]
         if info is None or info.childProc.pid is None:
             return  # not a forked child (or not a base we know): take Thespian's notices as they come
         self._children.add(address, info.childProc.pid)
+        self._watch_fds()
         if not self._sweeping:
             self._sweeping = True
             self.wakeupAfter(timedelta(seconds=SWEEP_SECONDS), _Sweep(SWEEP_SECONDS, periodic=True))
@@ -509,6 +522,7 @@ class Host(ThespianActor):  # type: ignore[misc]
             self._deliver(ChildExited(address), self.myAddress)
         elif not watched.alive():
             self._children.remove(watched)
+            self._watch_fds()
             self.send(self.myAddress, _ProcessGone(address, watched.pid))
         else:
             self._check_soon()  # ending now, or a stale copy naming a reused port: the pid decides
@@ -516,7 +530,11 @@ class Host(ThespianActor):  # type: ignore[misc]
     def _check_soon(self) -> None:
         self.wakeupAfter(timedelta(seconds=FIRST_CHECK), _Sweep(FIRST_CHECK, periodic=False))
 
-    def _sweep_children(self, sweep: _Sweep) -> None:
+    def _watch_fds(self) -> None:
+        fds = self._children.fds()
+        self._watching = ThespianWatch(fds) if fds else None
+
+    def _report_ended_children(self) -> None:
         """Report children whose process has ended.
 
         Sent, not handled now: a child's last messages (its Exiting) were
@@ -524,6 +542,11 @@ class Host(ThespianActor):  # type: ignore[misc]
         """
         for entry in self._children.reap():
             self.send(self.myAddress, _ProcessGone(entry.address, entry.pid))
+        self._watch_fds()
+
+    def _sweep_children(self, sweep: _Sweep) -> None:
+        """The backstop for the pidfds: look at every watched child now and then."""
+        self._report_ended_children()
         if sweep.periodic:
             self._sweeping = bool(self._children)
             if self._sweeping:

@@ -12,8 +12,10 @@ reliable enough to supervise by:
 
 So a host watches each child's pid from the moment it forks it. The start
 time of a process (``/proc/<pid>/stat``) tells a live child from a dead one,
-and from a stranger that reused its pid. Linux only; elsewhere nothing is
-watched and Thespian's notices are taken as they come.
+and from a stranger that reused its pid; a pidfd (Linux 5.3) becomes readable
+the moment the process ends, so the host hears of a death at once instead of
+polling. Linux only; elsewhere nothing is watched and Thespian's notices are
+taken as they come.
 """
 
 from __future__ import annotations
@@ -38,12 +40,18 @@ def start_time(pid: int) -> str | None:
 
 
 class Watched:
-    __slots__ = ("address", "pid", "started")
+    __slots__ = ("address", "pid", "started", "fd")
 
     def __init__(self, address: Address, pid: int, started: str | None) -> None:
         self.address = address
         self.pid = pid
         self.started = started
+        self.fd = _pidfd(pid) if started is not None else None
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
     def alive(self) -> bool:
         return self.started is not None and start_time(self.pid) == self.started
@@ -65,16 +73,28 @@ class ProcessWatch:
     def remove(self, entry: Watched) -> None:
         if entry in self._entries:
             self._entries.remove(entry)
+            entry.close()
 
     def reap(self) -> list[Watched]:
         """Forget the children whose process has ended, and return them."""
         dead = [entry for entry in self._entries if not entry.alive()]
         for entry in dead:
-            self._entries.remove(entry)
+            self.remove(entry)
         return dead
+
+    def fds(self) -> list[int]:
+        """Descriptors that become readable when a watched child ends."""
+        return [entry.fd for entry in self._entries if entry.fd is not None]
 
     def __bool__(self) -> bool:
         return bool(self._entries)
+
+
+def _pidfd(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):  # not Linux >= 5.3, or already gone
+        return None
 
 
 def die_with_parent(parent_pid: int | None) -> None:
