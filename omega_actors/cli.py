@@ -43,15 +43,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="run.py", description="omega_actors: supervised actors on Thespian")
-    parser.set_defaults(handler=_run, config=DEFAULT_CONFIG, seconds=20.0, forever=False, chaos=3.0, base=None)
+    _run_options(parser)  # `run` is the default command: its options work without it too
+    parser.set_defaults(handler=_run)
     commands = parser.add_subparsers(title="commands")
 
     run = commands.add_parser("run", help="start the tree from the config directory and show it live (the default)")
-    run.add_argument("--config", default=DEFAULT_CONFIG, help="config directory (default: config)")
-    run.add_argument("--seconds", type=float, default=20.0, help="how long to run (default: 20)")
-    run.add_argument("--forever", action="store_true", help="run until Ctrl-C, SIGTERM or `run.py stop`")
-    run.add_argument("--chaos", type=float, default=3.0, help="inject a fault every N seconds; 0 disables (default: 3)")
-    run.add_argument("--base", choices=("simple", "tcp"), help="override [system] base")
+    _run_options(run)
     run.set_defaults(handler=_run)
 
     status = commands.add_parser("status", help="print the live tree of the running system")
@@ -78,6 +75,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 # run
+
+
+def _run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default=DEFAULT_CONFIG, help="config directory (default: config)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="how long to run (default: 20)")
+    parser.add_argument("--forever", action="store_true", help="run until Ctrl-C, SIGTERM or `run.py stop`")
+    parser.add_argument("--chaos", type=float, default=3.0, help="inject a fault every N seconds; 0 disables (default: 3)")
+    parser.add_argument("--base", choices=("simple", "tcp"), help="override [system] base")
 
 
 def _run(args: argparse.Namespace) -> int:
