@@ -27,6 +27,7 @@ from typing import Any
 from .errors import OmegaError
 from .runtime import Runtime, TreeNode, load_config, render_text, to_json
 from .runtime.logs import logging_config
+from .runtime.processes import exists
 from .runtime.system import SystemConfig
 
 DEFAULT_CONFIG = "config"
@@ -193,7 +194,7 @@ def _attach(args: argparse.Namespace) -> Runtime:
         record = json.loads(path.read_text())
     except FileNotFoundError:
         raise OmegaError(f"no running system: {path} does not exist (start one with `python run.py run --forever`)") from None
-    if not _alive(record["pid"]):
+    if not exists(record["pid"]):
         path.unlink(missing_ok=True)
         raise OmegaError(f"no running system: process {record['pid']} from {path} has ended")
     return Runtime.connect(record["admin_port"], system, record["root_id"])
@@ -214,16 +215,6 @@ def _stop(args: argparse.Namespace) -> int:
     reason = runtime.shutdown()
     print(f"stopped: {reason.summary() if reason else 'no answer'}")
     return 0
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # config and bench

@@ -57,6 +57,7 @@ def test_status_and_stop_reach_a_system_started_by_another_process(project):
         [sys.executable, "run.py", "run", "--config", str(project), "--forever", "--chaos", "0"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+    processes: set[int] = set()
     try:
         run_file = project.parent / "data" / "run" / "system.json"
         wait_until(run_file.exists, timeout=60, what="the run file")

@@ -17,8 +17,11 @@ process per actor::
             return "pong"
 
     tree = SupervisorSpec(children=(Echo.child_spec("echo", name="echo"),))
-    with Runtime.start(tree, SystemConfig(base="tcp")) as runtime:
+    with Runtime.start(tree, SystemConfig(base="simple")) as runtime:
         assert runtime.ask("echo", Ping()) == "pong"
+
+On ``base="tcp"`` (one process per actor) the classes must live in a module,
+not in ``__main__``.
 
 Modules, one concept each: :mod:`.actor` (the base class), :mod:`.child_spec`
 and :mod:`.supervisor_spec` (specs), :mod:`.exits` (exit reasons),

@@ -50,7 +50,7 @@ Sharp edges handled here (measured in shared/THESPIAN.md):
   Erlang processes do.
 - The admin daemonizes and outlives the script that started it: the system
   handle always shuts it down, and the guardian shuts it down if its owner
-  process dies (see ``supervisor.Guardian``).
+  process dies (see ``guardian.Guardian``).
 """
 
 from __future__ import annotations
@@ -63,6 +63,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -172,20 +173,12 @@ class _Sweep:
         self.periodic = periodic
 
 
+@dataclass(frozen=True, slots=True)
 class _ProcessGone:
-    """A watched child's process has ended (sent to self: see ``_sweep_children``)."""
+    """A watched child's process has ended (sent to self: see ``_report_ended_children``)."""
 
-    __slots__ = ("address", "pid")
-
-    def __init__(self, address: Address, pid: int) -> None:
-        self.address = address
-        self.pid = pid
-
-    def __getstate__(self) -> tuple[Address, int]:
-        return self.address, self.pid
-
-    def __setstate__(self, state: tuple[Address, int]) -> None:
-        self.address, self.pid = state
+    address: Address
+    pid: int
 
 
 SWEEP_SECONDS = 1.0
@@ -266,9 +259,17 @@ class Host(ThespianActor):  # type: ignore[misc]
         elif self._dead:
             self._bounce(message, sender)
         elif isinstance(message, Routed):
-            self._dispatch(message.message, message.reply_to)
+            self._routed(message, sender)
         else:
             self._dispatch(message, sender)
+
+    def _routed(self, routed: Routed, sender: Any) -> None:
+        """A message sent to our name. Only the registry forwards those, and it
+        sets ``reply_to`` to the true sender, so a reply_to cannot be forged."""
+        if self.services.registry is None or sender != self.services.registry:
+            self._refuse(routed, sender, "named messages are accepted from the registry only")
+            return
+        self._dispatch(routed.message, routed.reply_to)
 
     def _dispatch(self, message: Any, sender: Any) -> None:
         """Deliver a message whose class is not in the table yet (subclass, union, unhandled)."""
@@ -276,7 +277,7 @@ class Host(ThespianActor):  # type: ignore[misc]
         method = self._resolve(message.__class__)
         self.sender = sender
         try:
-            result = method(message) if method is not None else self._actor.unhandled(message)
+            result = method(message) if method is not None else _unhandled(self._actor, message)
         except BaseException as exc:
             self._crashed(exc, message, sender, "message")
             return
@@ -361,13 +362,13 @@ class Host(ThespianActor):  # type: ignore[misc]
             self._actor.started()
         except BaseException as exc:
             self._crashed(exc, None, None, "start")
-            return
-        self._running = True
-        if not type(self._actor).reports_started_itself:
-            self.report_started()
-        if self._exit_reason is not None:
-            self._finish()
-            return
+        else:
+            self._running = True
+            if not type(self._actor).reports_started_itself:
+                self.report_started()
+            if self._exit_reason is not None:
+                self._finish()
+        # Messages that came before Init: handled now, or bounced if this instance already ended.
         early, self._early = self._early, []
         for message, early_sender in early:
             self.receiveMessage(message, early_sender)
@@ -411,10 +412,14 @@ class Host(ThespianActor):  # type: ignore[misc]
         if self._name and self.services.registry is not None and self._started_reported:
             self.send(self.services.registry, Releasing(self._name))
             self._farewells.add("registry")
-        if not self._farewells:
-            self._exit_now()
-        elif self.isolated:  # in one process the answers cannot be lost, and timers cost (see above)
+        if self._farewells and self.isolated:
             self.wakeupAfter(FAREWELL_TIMEOUT, _FarewellTimeout())
+        else:
+            # In one process Thespian delivers in order: the report arrives before our
+            # exit notice, and what the registry routes here later comes back to it as a
+            # dead letter. Waiting could only hang, on a registry that has died.
+            self._farewells.clear()
+            self._exit_now()
 
     def _farewell_received(self, which: str) -> None:
         if which in self._farewells:
@@ -578,22 +583,20 @@ def _build(start: Start, host: Host) -> Actor:
     return actor
 
 
+def _unhandled(actor: Actor, message: Any) -> Any:
+    """No handler: the actor's ``unhandled`` hook answers (it returns nothing to send)."""
+    actor.unhandled(message)
+    return None
+
+
 def _bound_table(actor: Actor) -> dict[type, Callable[[Any], Any]]:
     return {kind: getattr(actor, name) for kind, name in type(actor).handler_table().items()}
 
 
+@dataclass(frozen=True, slots=True)
 class _Forward:
-    __slots__ = ("target", "message")
-
-    def __init__(self, target: Address, message: Any) -> None:
-        self.target = target
-        self.message = message
-
-    def __getstate__(self) -> tuple[Address, Any]:
-        return self.target, self.message
-
-    def __setstate__(self, state: tuple[Address, Any]) -> None:
-        self.target, self.message = state
+    target: Address
+    message: Any
 
 
 class Sink(ThespianActor):  # type: ignore[misc]

@@ -38,9 +38,12 @@ import pickle
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from ..errors import SpecError
+
+if TYPE_CHECKING:
+    from .actor import Actor
 
 
 class Restart(enum.Enum):
@@ -138,7 +141,7 @@ class Start:
     def of(cls, actor_class: type | str, *args: Any, **kwargs: Any) -> Start:
         return cls(target=actor_class if isinstance(actor_class, str) else import_path(actor_class), args=args, kwargs=kwargs)
 
-    def actor_class(self) -> type:
+    def actor_class(self) -> type[Actor]:
         return resolve(self.target, key="start")
 
     def __hash__(self) -> int:
@@ -149,9 +152,9 @@ def import_path(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
-def resolve(target: object, key: str = "start") -> type:
+def resolve(target: object, key: str = "start") -> type[Actor]:
     """Import ``"package.module:QualName"`` and check that it is an actor class."""
-    from .actor import Actor  # late: actor.py builds child specs from this module
+    from .actor import Actor  # noqa: F811 - late: actor.py builds child specs from this module
 
     if not isinstance(target, str) or target.count(":") != 1:
         raise SpecError(f"expected 'package.module:ClassName'; got {target!r}", key=key)

@@ -154,6 +154,7 @@ def _root(table: dict[str, Any], file: str) -> tuple[str, SupervisorSpec]:
         root_id = check_id(table.get("id", DEFAULT_ROOT_ID))
         if root_id in SYSTEM_IDS:
             raise SpecError(f"{root_id!r} is the id of a system actor; choose another", key="id")
+        _check_unique_names(table, "")
         return root_id, _supervisor(table, file, "tree")
 
     return _located(file, "tree", build)
@@ -166,11 +167,29 @@ def _supervisor(table: dict[str, Any], file: str, where: str) -> SupervisorSpec:
     children = table.get("children", [])
     if not isinstance(children, list) or not all(isinstance(child, dict) for child in children):
         raise SpecError(f"expected an array of tables ([[{where}.children]]); got {_kind(children)}", key="children")
-    specs = tuple(
-        _located(file, f"{where}.children[{index}]", lambda child=child, index=index: _child(child, file, f"{where}.children[{index}]"))
-        for index, child in enumerate(children)
-    )
+    specs = tuple(_located_child(child, file, f"{where}.children[{index}]") for index, child in enumerate(children))
     return SupervisorSpec(children=specs, **flags)
+
+
+def _check_unique_names(table: dict[str, Any], where: str, seen: dict[str, str] | None = None) -> None:
+    """Registered names are system-wide: no two children may share one."""
+    seen = {} if seen is None else seen
+    children = table.get("children", [])
+    for index, child in enumerate(children if isinstance(children, list) else []):
+        if not isinstance(child, dict):
+            continue
+        key = f"{where}children[{index}]"
+        name = child.get("name")
+        if isinstance(name, str):
+            if name in seen:
+                raise SpecError(f"name {name!r} is registered by tree.{seen[name]} already", key=f"{key}.name")
+            seen[name] = key
+        _check_unique_names(child, key + ".", seen)
+
+
+def _located_child(table: dict[str, Any], file: str, where: str) -> ChildSpec:
+    spec: ChildSpec = _located(file, where, lambda: _child(table, file, where))
+    return spec
 
 
 def _backoff(table: Any) -> Backoff:
@@ -187,7 +206,9 @@ def _child(table: dict[str, Any], file: str, where: str) -> ChildSpec:
     _known(table, CHILD_KEYS + (SUPERVISOR_KEYS if is_supervisor else ()))
     if "id" not in table:
         raise SpecError("every child needs an id", key="id")
-    common = {key: table[key] for key in ("id", "restart", "shutdown", "significant", "name", "type") if key in table}
+    common: dict[str, Any] = {
+        key: table[key] for key in ("id", "restart", "shutdown", "significant", "name", "type") if key in table
+    }
     if is_supervisor:
         for key in ("start", "args"):
             if key in table:

@@ -27,6 +27,7 @@ from .actor import Actor, handler
 from .messages import (
     ActorDown,
     Address,
+    CountSubscriptions,
     Done,
     Event,
     Publish,
@@ -39,7 +40,7 @@ from .subjects import SubjectError, SubscriptionTrie, validate_subject
 
 DEFAULT_MAX_PATTERNS = 1000
 
-__all__ = ["ActorDown", "Event", "EventBus", "Publish", "Subscribe", "Unsubscribe"]
+__all__ = ["ActorDown", "CountSubscriptions", "Event", "EventBus", "Publish", "Subscribe", "Unsubscribe"]
 
 
 class EventBus(Actor):
@@ -83,3 +84,8 @@ class EventBus(Actor):
         key = address_key(message.address)
         self.trie.remove_key(key)
         self.addresses.pop(key, None)
+
+    @handler
+    def on_count(self, message: CountSubscriptions) -> tuple[int, int]:
+        """(subscribers, patterns)."""
+        return len(self.addresses), len(self.trie)

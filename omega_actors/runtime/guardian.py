@@ -20,7 +20,6 @@ so no admin outlives its owner and keeps serving old code.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, replace
 
 from . import logs
@@ -29,6 +28,7 @@ from .child_record import ChildRecord
 from .exits import ExitReason, Shutdown
 from .introspection import TreeNode
 from .messages import Address, StartFailed, Stop, Stopped
+from .processes import exists
 from .supervisor import Supervisor
 from .supervisor_spec import SupervisorSpec
 
@@ -59,7 +59,7 @@ class Guardian(Supervisor):
     def _check_owner(self, message: _CheckOwner) -> None:
         if self.sender != self.address or self.terminated is not None:
             return
-        if _alive(self.owner_pid):
+        if self.owner_pid is None or exists(self.owner_pid):
             self.send_after(OWNER_CHECK_SECONDS, _CheckOwner())
             return
         # Nobody is left to wait for an orderly stop, and Thespian's own shutdown
@@ -88,26 +88,14 @@ class Guardian(Supervisor):
         if not self._up and self.ctx.parent is not None:
             self.send(self.ctx.parent, StartFailed(reason))  # the runtime is waiting for Started
 
-    def _announce_up(self, child: ChildRecord) -> None:
+    def _announce_up(self, child: ChildRecord) -> bool:
         if child.spec.id in SYSTEM_IDS:
             field = "registry" if child.spec.id == REGISTRY_ID else "bus"
             self.ctx.services = replace(self.ctx.services, **{field: child.address})
-        super()._announce_up(child)
+        return super()._announce_up(child)
 
     def tree_node(self, subtrees: dict[int, TreeNode | None]) -> TreeNode:
         node = replace(super().tree_node(subtrees), id="omega")
         if self.terminated is None:
             return node
         return replace(node, state="terminated", terminated=self.terminated.summary())
-
-
-def _alive(pid: int | None) -> bool:
-    if pid is None:
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

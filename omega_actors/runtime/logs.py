@@ -1,7 +1,7 @@
 """Structured log events.
 
 Every runtime log record carries a dict under ``record.omega`` with at least
-``event`` (``child_restarted``, ``reached_max_restart_intensity``, ...) and
+``event`` (``child_exited``, ``reached_max_restart_intensity``, ...) and
 ``actor`` (a path such as ``app/pool/w1``), so operators can grep and count.
 The record is formatted only when a handler writes it: :class:`JsonFormatter`
 writes one JSON object per line.

@@ -278,6 +278,11 @@ class Event:
 
 
 @dataclass(frozen=True, slots=True)
+class CountSubscriptions:
+    """Ask the bus how many subscribers and patterns it holds: answered with a tuple."""
+
+
+@dataclass(frozen=True, slots=True)
 class ActorDown:
     """The instance at ``address`` has ended: forget its subscriptions."""
 

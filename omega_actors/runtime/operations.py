@@ -49,9 +49,6 @@ class OperationQueue:
     def waiting(self) -> Wait | None:
         return self._waiting
 
-    def busy(self) -> bool:
-        return self._running is not None or bool(self._tasks)
-
     def run(self, task: Task) -> None:
         """Run ``task`` now if nothing else runs or waits, else after what does."""
         self._tasks.append(task)

@@ -42,11 +42,11 @@ def start_time(pid: int) -> str | None:
 class Watched:
     __slots__ = ("address", "pid", "started", "fd")
 
-    def __init__(self, address: Address, pid: int, started: str | None) -> None:
+    def __init__(self, address: Address, pid: int, started: str | None, pidfd: bool = False) -> None:
         self.address = address
         self.pid = pid
         self.started = started
-        self.fd = _pidfd(pid) if started is not None else None
+        self.fd = _pidfd(pid) if pidfd and started is not None else None
 
     def close(self) -> None:
         if self.fd is not None:
@@ -64,7 +64,7 @@ class ProcessWatch:
         self._entries: list[Watched] = []
 
     def add(self, address: Address, pid: int) -> None:
-        self._entries.append(Watched(address, pid, start_time(pid)))
+        self._entries.append(Watched(address, pid, start_time(pid), pidfd=True))
 
     def find(self, address: Address) -> Watched | None:
         # Addresses are compared, not hashed: see messages.address_key.
@@ -106,6 +106,17 @@ def die_with_parent(parent_pid: int | None) -> None:
         return  # not Linux: orphans are ended by the admin's shutdown instead
     if parent_pid is not None and os.getppid() != parent_pid:
         os._exit(0)  # the parent died before the signal was armed
+
+
+def exists(pid: int) -> bool:
+    """Whether a process with this pid exists (a zombie counts: it has not been reaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def parent_of(pid: int) -> int | None:

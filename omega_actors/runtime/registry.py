@@ -1,8 +1,9 @@
 """The registry: registered name -> the current instance's address.
 
 A child spec with ``name = "counter"`` is registered by its supervisor every
-time an instance of it starts, so a message sent to the name reaches whichever
-instance is current::
+time an instance of it starts, and the instance counts as started only once
+the registry has confirmed it, so once a tree has started every name in it
+resolves. A message sent to the name reaches whichever instance is current::
 
     self.send_named("counter", Add(1))        # from an actor
     runtime.ask("counter", Add(1))           # from outside
@@ -23,6 +24,7 @@ path that want to send directly and handle restarts themselves.
 from __future__ import annotations
 
 import logging
+import os
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -38,6 +40,7 @@ from .messages import (
     Routed,
     Undeliverable,
 )
+from .processes import Watched, start_time
 
 DEFAULT_BUFFER_LIMIT = 1000
 DEFAULT_BUFFER_SECONDS = 30.0
@@ -51,6 +54,18 @@ DOWN = "down"
 class Register:
     name: str
     address: Address
+    token: int = 0  # the supervisor's name for this instance, echoed in Registered
+    pid: int = 0  # the instance's process, to tell a live holder of the name from a dead one
+
+
+@dataclass(frozen=True, slots=True)
+class Registered:
+    """The registry's answer to Register: messages to the name now reach the
+    instance, unless ``refused`` says why not (the name is held by a live actor)."""
+
+    name: str
+    token: int
+    refused: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +104,10 @@ class _Entry:
     reason: str = "never registered"
     epoch: int = 0
     buffer: deque[Routed] = field(default_factory=deque)
+    holder: Watched | None = None  # the registered instance's process
+    # Addresses that held the name lately: mail that comes back from one of
+    # them is genuine; from anyone else it could carry a forged reply_to.
+    history: deque[Address] = field(default_factory=lambda: deque(maxlen=8))
 
 
 class Registry(Actor):
@@ -101,23 +120,32 @@ class Registry(Actor):
         self.ctx.receive_dead_letters()
 
     @handler
-    def on_register(self, message: Register) -> None:
+    def on_register(self, message: Register) -> Registered | None:
+        if not _is_name(message.name):
+            self._malformed(message)
+            return None
         entry = self.names.setdefault(message.name, _Entry())
+        holder = entry.holder
+        if entry.status == UP and entry.address != message.address and holder is not None and holder.alive():
+            return Registered(message.name, message.token, f"name {message.name!r} is held by another live actor")
         entry.address, entry.status, entry.reason = message.address, UP, ""
+        entry.holder = _process(message.pid)
+        entry.history.append(message.address)
         entry.epoch += 1
         while entry.buffer:
             self.send(message.address, entry.buffer.popleft())
+        return Registered(message.name, message.token)
 
     @handler
     def on_releasing(self, message: Releasing) -> Released:
-        entry = self.names.get(message.name)
+        entry = self.names.get(message.name) if _is_name(message.name) else None
         if entry is not None and entry.status == UP and entry.address == self.sender:
             self._await_restart(message.name, entry, "its instance is ending")
         return Released()
 
     @handler
     def on_unavailable(self, message: Unavailable) -> None:
-        entry = self.names.get(message.name)
+        entry = self.names.get(message.name) if _is_name(message.name) else None
         if entry is None or entry.address != message.address or entry.status == DOWN:
             return  # a newer instance has registered already
         if message.restarting:
@@ -127,8 +155,13 @@ class Registry(Actor):
 
     @handler
     def on_route(self, message: Routed) -> None:
-        if message.reply_to is None and self.sender is not None:
-            message = Routed(message.name, message.message, self.sender)
+        if not _is_name(message.name):
+            self._malformed(message)
+            return
+        # Whoever sent this is who the reply goes to: a reply_to is never taken on trust.
+        self._deliver(Routed(message.name, message.message, self.sender))
+
+    def _deliver(self, message: Routed) -> None:
         entry = self.names.get(message.name)
         if entry is None:
             self._refuse(message, f"no actor is registered as {message.name!r}")
@@ -158,7 +191,10 @@ class Registry(Actor):
             super()._delivery_failed(message)
 
     @handler
-    def on_whereis(self, message: Whereis) -> Located:
+    def on_whereis(self, message: Whereis) -> Located | None:
+        if not _is_name(message.name):
+            self._malformed(message)
+            return None
         entry = self.names.get(message.name, _Entry())
         return Located(message.name, entry.address if entry.status == UP else None, entry.status, len(entry.buffer))
 
@@ -170,11 +206,14 @@ class Registry(Actor):
 
     def _returned(self, routed: Routed, dead: Address | None) -> None:
         """A routed message came back from an instance that had ended."""
-        entry = self.names.get(routed.name)
-        if entry is not None and entry.status == UP and entry.address == dead:
+        entry = self.names.get(routed.name) if isinstance(routed, Routed) and _is_name(routed.name) else None
+        if entry is None or not any(dead == held for held in entry.history):
+            self.ctx.count("rejected")  # not from an instance that held the name: maybe forged
+            return
+        if entry.status == UP and entry.address == dead:
             # Its supervisor has not told us yet; assume a restart, bounded in time.
             self._await_restart(routed.name, entry, "its instance ended")
-        self.on_route(routed)
+        self._deliver(routed)
 
     def _await_restart(self, name: str, entry: _Entry, reason: str) -> None:
         if entry.status == RESTARTING:
@@ -195,9 +234,24 @@ class Registry(Actor):
         else:
             entry.buffer.append(message)
 
+    def _malformed(self, message: object) -> None:
+        self.ctx.count("rejected")
+        logs.emit(logging.WARNING, "message_rejected", self.path, type=type(message).__name__, reason="malformed name")
+
     def _refuse(self, message: Routed, reason: str) -> None:
         self.ctx.count("undeliverable")
         logs.emit(logging.INFO, "undeliverable", self.path, name=message.name, reason=reason)
         if message.reply_to is not None:
             kind = type(message.message)
             self.send(message.reply_to, Undeliverable(message.name, f"{kind.__module__}.{kind.__qualname__}", reason))
+
+
+def _is_name(name: object) -> bool:
+    # Names reach the registry in messages from anyone: never trust their type.
+    return isinstance(name, str)
+
+
+def _process(pid: object) -> Watched | None:
+    if not isinstance(pid, int) or pid <= 0 or pid == os.getpid():
+        return None  # unknown, or in this very process: nothing to tell apart
+    return Watched(None, pid, start_time(pid))

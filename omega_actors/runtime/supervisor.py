@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import logging
 import random
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -61,7 +62,7 @@ from . import logs
 from .actor import handler
 from .child_record import ChildRecord
 from .child_spec import BRUTAL_KILL, INFINITY, ChildSpec, ChildType, Restart
-from .exits import ExitReason, Killed, Normal, Shutdown
+from .exits import Crash, CrashReport, ExitReason, Killed, Normal, Shutdown
 from .intensity import RestartWindow
 from .introspection import (
     EXITED,
@@ -82,20 +83,27 @@ from .messages import (
     Init,
     Publish,
     SaveCheckpoint,
-    Services,
     Started,
     StartFailed,
     Stop,
     Undeliverable,
 )
 from .operations import Operation, OperationQueue, Wait
-from .registry import Register, Unavailable
+from .registry import Register, Registered, Unavailable
 from .supervisor_requests import SupervisorRequests
+
+REGISTER_TIMEOUT = 5.0  # seconds a start waits for the registry before going on without it
+STOP_GRACE = 5.0  # seconds a child that said it is ending has to end
 from .supervisor_spec import AutoShutdown, Strategy, SupervisorSpec
 
 
 @dataclass(frozen=True, slots=True)
 class _StopTimeout:
+    token: int
+
+
+@dataclass(frozen=True, slots=True)
+class _RegisterTimeout:
     token: int
 
 
@@ -117,7 +125,6 @@ class Supervisor(SupervisorRequests):
         self.spec = spec
         self.children: list[ChildRecord] = [ChildRecord(child) for child in spec.children]
         self.by_token: dict[int, ChildRecord] = {}  # children with a live instance
-        self._last_token = 0
         self.window = RestartWindow(spec.intensity, spec.period)
         self.ops = OperationQueue()
         self._up = False  # all initial children started and Started reported
@@ -168,23 +175,47 @@ class Supervisor(SupervisorRequests):
         child.state = RUNNING
         child.started_at = self.spec.clock.now()
         child.starts += 1
-        self._announce_up(child)
+        if not self._announce_up(child):
+            self.ops.resume("start", child.token, True)
+        elif self.ctx.isolated:  # the registry's answer could be lost with its process
+            self.send_after(REGISTER_TIMEOUT, _RegisterTimeout(child.token))
+
+    @handler
+    def _child_registered(self, message: Registered) -> None:
+        # A named child has started once its name resolves (see registry).
+        child = self.by_token.get(message.token)
+        if child is None or child.state != RUNNING or self.sender != self.ctx.services.registry:
+            return
+        if isinstance(message.refused, str):
+            logs.emit(logging.ERROR, "name_taken", self._path(child), reason=message.refused)
+            child.reason = Killed(message.refused)
+            child.state = STOPPING
+            self.ctx.kill(child.address, child.pid)  # its exit then fails the start
+            return
         self.ops.resume("start", child.token, True)
 
     @handler
-    def _child_start_failed(self, message: StartFailed) -> ExitNoted:
+    def _register_timed_out(self, message: _RegisterTimeout) -> None:
+        child = self.by_token.get(message.token)
+        if self.sender == self.address and child is not None and child.state == RUNNING:
+            logs.emit(logging.WARNING, "register_timeout", self._path(child), seconds=REGISTER_TIMEOUT)
+            self.ops.resume("start", child.token, True)
+
+    @handler
+    def _child_start_failed(self, message: StartFailed) -> ExitNoted | None:
         return self._child_said(message.reason, message.token)
 
     @handler
-    def _child_exiting(self, message: Exiting) -> ExitNoted:
+    def _child_exiting(self, message: Exiting) -> ExitNoted | None:
         return self._child_said(message.reason, message.token)
 
-    def _child_said(self, reason: ExitReason, token: int) -> ExitNoted:
+    def _child_said(self, reason: ExitReason, token: int) -> ExitNoted | None:
         child = self._from_child(token)
-        if child is not None and isinstance(reason, ExitReason):
-            child.reason = reason
-            if child.state != STOPPING:
-                child.state = EXITING
+        if child is None or not _well_formed(reason):
+            return None
+        child.reason = reason
+        if child.state != STOPPING:
+            child.state = EXITING
         return ExitNoted()  # the instance waits for this before it ends
 
     @handler
@@ -202,6 +233,8 @@ class Supervisor(SupervisorRequests):
         child.token = 0
         handled_by_operation = self.ops.waiting is not None and self.ops.waiting.token == token
         self._announce_down(child, address, reason, handled_by_operation)
+        if token in self._tree_waiting:
+            self._maybe_answer_tree()  # it will not answer a tree query any more
         if self.ops.resume("exit", token, reason):
             return
         child.state = EXITED
@@ -215,7 +248,7 @@ class Supervisor(SupervisorRequests):
             child.checkpoint = message.blob
 
     @handler
-    def _init_undeliverable(self, message: DeliveryFailed) -> None:
+    def _delivery_failed(self, message: DeliveryFailed) -> None:  # type: ignore[override]
         # An Init that could not be sent: the child never starts, so end it.
         if isinstance(message.message, Init):
             child = self.by_token.get(message.message.token)
@@ -226,6 +259,8 @@ class Supervisor(SupervisorRequests):
 
     def _from_child(self, token: Any) -> ChildRecord | None:
         child = self.by_token.get(token) if isinstance(token, int) else None
+        if child is not None and self.sender != child.address:
+            child = None  # the right token from the wrong actor
         if child is None:
             self.ctx.count("stale_child_messages")
         return child
@@ -293,13 +328,16 @@ class Supervisor(SupervisorRequests):
         if backoff is None:
             return 0.0
         ran_for = self.spec.clock.now() - child.started_at if child.started_at is not None else 0.0
+        # Counted once per run: failed starts after a long run must not reset the streak.
+        child.started_at = None
         child.streak = backoff.next_attempt(child.streak, ran_for)
         return backoff.delay(child.streak, self._random.random())
 
     def _schedule_restart(self, child: ChildRecord, group: list[ChildRecord], delay: float) -> None:
-        for member in group:
-            member.state = RESTARTING
-            member.generation += 1
+        # As OTP marks only the child it will retry as restarting, the rest of
+        # the group just has no instance until the delayed start.
+        child.state = RESTARTING
+        child.generation += 1
         logs.emit(logging.INFO, "restart_delayed", self._path(child), seconds=round(delay, 4))
         self.send_after(delay, _RestartDue(child.spec.id, child.generation, tuple(m.spec.id for m in group)))
 
@@ -309,8 +347,8 @@ class Supervisor(SupervisorRequests):
             return
         child = self._find(message.id)
         if child is None or child.generation != message.generation or child.state != RESTARTING:
-            return
-        group = [member for member in self.children if member.spec.id in message.group and member.state == RESTARTING]
+            return  # terminated, or restarted another way, meanwhile
+        group = [m for m in self.children if m.spec.id in message.group and m.state in (UNDEFINED, RESTARTING)]
         self.ops.run(lambda: self._start_group(group))
 
     def _auto_shutdown(self, child: ChildRecord) -> Operation:
@@ -330,10 +368,9 @@ class Supervisor(SupervisorRequests):
         """Start an instance; the outcome is True or the ExitReason it failed with."""
         child.generation += 1
         child.state, child.leaving = STARTING, False
-        self._last_token += 1
-        child.token = self._last_token
+        child.token = secrets.randbits(62) + 1  # unguessable: only the instance can report as itself
         self.by_token[child.token] = child
-        services = self._services_for(child)
+        services = self.ctx.services
         start, name = child.spec.start, child.spec.name
         child.address = self.ctx.spawn(self._path(child), start, child.checkpoint, services, child.token, name)
         outcome = yield Wait("start", child.token)
@@ -349,6 +386,9 @@ class Supervisor(SupervisorRequests):
             if child.state in (RUNNING, STARTING):
                 child.state = STOPPING
                 self._ask_to_stop(child)
+            elif child.state == EXITING and self.ctx.isolated:
+                # It said it is ending; if it does not, it is killed like a slow stopper.
+                self.send_after(STOP_GRACE, _StopTimeout(child.token))
             reason = yield Wait("exit", child.token)
             if not self._expected_stop(child, reason):
                 logs.emit(logging.ERROR, "shutdown_error", self._path(child), reason=reason.summary())
@@ -383,9 +423,13 @@ class Supervisor(SupervisorRequests):
         return isinstance(reason, Normal) and child.spec.restart is not Restart.PERMANENT
 
     def _let_go(self, child: ChildRecord) -> None:
-        """OTP's del_child: a temporary child is forgotten, any other keeps its spec."""
+        """OTP's del_child: a temporary child is forgotten, any other keeps its spec.
+
+        A dynamic supervisor forgets every child that is not restarted, as
+        ``simple_one_for_one`` and Elixir's ``DynamicSupervisor`` do.
+        """
         child.generation += 1
-        if child.spec.restart is Restart.TEMPORARY:
+        if child.spec.restart is Restart.TEMPORARY or self.spec.dynamic:
             if child in self.children:
                 self.children.remove(child)
         else:
@@ -418,15 +462,15 @@ class Supervisor(SupervisorRequests):
 
     # Telling the registry and the bus.
 
-    def _services_for(self, child: ChildRecord) -> Services:
-        return self.ctx.services
-
-    def _announce_up(self, child: ChildRecord) -> None:
-        registry = self.ctx.services.registry
-        if child.spec.name and registry is not None:
-            self.send(registry, Register(child.spec.name, child.address))
+    def _announce_up(self, child: ChildRecord) -> bool:
+        """Tell the registry and the bus; True if the start waits for the registry's answer."""
         logs.emit(logging.INFO, "child_started", self._path(child), pid=child.pid, restarts=child.restarts)
         self.publish_event("child.started", self._path(child), None)
+        registry = self.ctx.services.registry
+        if child.spec.name and registry is not None:
+            self.send(registry, Register(child.spec.name, child.address, child.token, child.pid or 0))
+            return True
+        return False
 
     def _announce_down(
         self, child: ChildRecord, address: Address | None, reason: ExitReason, by_operation: bool
@@ -457,3 +501,12 @@ class Supervisor(SupervisorRequests):
 
     def _find(self, id: Any) -> ChildRecord | None:
         return next((child for child in self.children if child.spec.id == id), None)
+
+
+def _well_formed(reason: object) -> bool:
+    """A reason from a child is a message from another process: check its shape."""
+    if isinstance(reason, Crash):
+        return isinstance(reason.report, CrashReport)
+    if isinstance(reason, (Shutdown, Killed)):
+        return isinstance(reason.detail, str)
+    return isinstance(reason, Normal)

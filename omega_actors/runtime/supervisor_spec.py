@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ..errors import SpecError
@@ -132,3 +133,32 @@ def _check_intensity(value: object) -> None:
 def _check_period(value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not (value > 0 and math.isfinite(value)):
         raise SpecError(f"expected a positive number of seconds; got {value!r}", key="period")
+
+
+def walk(spec: SupervisorSpec, path: str = "") -> Iterator[tuple[str, ChildSpec]]:
+    """Every child spec of a tree, depth first, with its path."""
+    for child in spec.children:
+        child_path = f"{path}/{child.id}" if path else child.id
+        yield child_path, child
+        nested = nested_spec(child)
+        if nested is not None:
+            yield from walk(nested, child_path)
+
+
+def nested_spec(child: ChildSpec) -> SupervisorSpec | None:
+    """The SupervisorSpec a supervisor child starts with, if any."""
+    for value in (*child.start.args, *child.start.kwargs.values()):
+        if isinstance(value, SupervisorSpec):
+            return value
+    return None
+
+
+def check_unique_names(spec: SupervisorSpec, root: str) -> None:
+    """Registered names are system-wide: two specs may not share one."""
+    seen: dict[str, str] = {}
+    for path, child in walk(spec, root):
+        if child.name is None:
+            continue
+        if child.name in seen:
+            raise SpecError(f"name {child.name!r} is registered by {seen[child.name]} already", key=f"{path}.name")
+        seen[child.name] = path

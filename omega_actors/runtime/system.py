@@ -3,7 +3,7 @@
 ::
 
     tree = SupervisorSpec(strategy="one_for_one", children=(Counter.child_spec("counter", name="counter"),))
-    with Runtime.start(tree, SystemConfig(base="tcp")) as runtime:
+    with Runtime.start(tree, SystemConfig(base="tcp")) as runtime:  # Counter defined in a module
         runtime.ask("counter", Add(1))            # by registered name
         print(render_text(runtime.tree()))        # the live tree
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import math
 import os
 import socket
 import time
@@ -62,7 +63,7 @@ from .messages import (
 from .processes import Watched, kill_group_of, parent_of, start_time
 from .registry import DEFAULT_BUFFER_LIMIT, DEFAULT_BUFFER_SECONDS, Registry
 from .supervisor import Supervisor
-from .supervisor_spec import Strategy, SupervisorSpec
+from .supervisor_spec import Strategy, SupervisorSpec, check_unique_names, walk
 
 GUARDIAN_NAME = "omega.guardian"
 ADMIN_EXIT_SECONDS = 5.0
@@ -95,8 +96,13 @@ class SystemConfig:
         port = self.admin_port
         if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 0 <= port < 65536):
             raise SpecError(f"expected a port from 1 to 65535, or 0 for a free one; got {self.admin_port!r}", key="admin_port")
-        for key in ("start_timeout", "ask_timeout", "stop_timeout", "registry_buffer_seconds"):
+        for key in ("start_timeout", "ask_timeout", "stop_timeout", "registry_buffer_seconds", "period"):
             _positive(key, getattr(self, key))
+        buffer = self.registry_buffer
+        if isinstance(buffer, bool) or not isinstance(buffer, int) or buffer < 1:
+            raise SpecError(f"expected a whole number of messages >= 1; got {buffer!r}", key="registry_buffer")
+        if not isinstance(self.data_dir, str) or not self.data_dir:
+            raise SpecError(f"expected a directory path; got {self.data_dir!r}", key="data_dir")
         if self.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise SpecError(f"expected 'DEBUG', 'INFO', 'WARNING' or 'ERROR'; got {self.log_level!r}", key="log_level")
         # The guardian's own flags are checked like any supervisor's.
@@ -119,8 +125,8 @@ def _check_bind(bind: object, allow_remote: bool) -> None:
 
 
 def _positive(key: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise SpecError(f"expected a positive number of seconds; got {value!r}", key=key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 < value < math.inf):
+        raise SpecError(f"expected a positive, finite number of seconds; got {value!r}", key=key)
 
 
 def system_children(tree: SupervisorSpec, root_id: str, config: SystemConfig) -> tuple[ChildSpec, ...]:
@@ -166,8 +172,9 @@ class Runtime:
     def start(cls, tree: SupervisorSpec, config: SystemConfig | None = None, root_id: str = "app") -> Runtime:
         config = config or SystemConfig()
         children = system_children(tree, root_id, config)
+        check_unique_names(tree, root_id)
         if config.base != "simple":
-            _check_importable(children)
+            _check_importable(tree, root_id)
         system = _start_system(config)
         try:
             guardian = system.create(GUARDIAN_NAME)
@@ -369,17 +376,14 @@ def _start_system(config: SystemConfig) -> ThespianSystem:
     return ThespianSystem("tcp", admin_port=port, bind=config.bind, log_defs=log_defs)
 
 
-def _check_importable(specs: tuple[ChildSpec, ...]) -> None:
+def _check_importable(tree: SupervisorSpec, root_id: str) -> None:
     """Classes defined in __main__ cannot be created in another process."""
-    for spec in specs:
+    for path, spec in walk(tree, root_id):
         if spec.start.target.startswith("__main__:"):
             raise SpecError(
                 f"{spec.start.target} is defined in __main__; move it to a module to run it on the tcp base",
-                key=f"{spec.id}.start",
+                key=f"{path}.start",
             )
-        for arg in (*spec.start.args, *spec.start.kwargs.values()):
-            if isinstance(arg, SupervisorSpec):
-                _check_importable(arg.children)
 
 
 def _describe(reply: Any) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from omega_actors.runtime import Runtime, SupervisorSpec, SystemConfig, TreeNode
+from omega_actors.runtime.processes import parent_of, start_time
 
 BASES = ["simple", pytest.param("tcp", marks=pytest.mark.tcp)]
 
@@ -38,21 +39,8 @@ def pids_of(tree: TreeNode) -> set[int]:
     return {node.pid for node in tree.walk() if node.pid}
 
 
-def admin_pid(guardian_pid: int) -> int | None:
-    """The Thespian admin forked the guardian, so it is the guardian's parent."""
-    try:
-        with open(f"/proc/{guardian_pid}/stat") as handle:
-            return int(handle.read().rsplit(")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
 def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+    return start_time(pid) is not None
 
 
 def assert_all_gone(pids: set[int]) -> None:
@@ -76,19 +64,21 @@ def start_runtime(tmp_path: Path) -> Iterator[Callable[..., Runtime]]:
         return runtime
 
     yield start
+    leftovers: set[int] = set()
     for runtime in started:
         pids: set[int] = set()
-        if runtime.base == "tcp":
-            try:
+        try:
+            if runtime.base == "tcp":
                 tree = runtime.tree()
-                pids = pids_of(tree)
-                admin = admin_pid(tree.pid) if tree.pid else None
-                pids |= {admin} if admin else set()
-            except Exception:
-                pass  # a test may have ended the system; shutdown must still run
-        runtime.shutdown()
-        if pids:
-            assert_all_gone(pids - {os.getpid()})
+                admin = parent_of(tree.pid) if tree.pid else None
+                pids = pids_of(tree) | ({admin} if admin else set())
+        except Exception:
+            pass  # a test may have ended the system; shutdown must still run
+        finally:
+            runtime.shutdown()
+        leftovers |= pids
+    if leftovers:
+        assert_all_gone(leftovers - {os.getpid()})
 
 
 @pytest.fixture

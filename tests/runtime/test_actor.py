@@ -7,8 +7,22 @@ from dataclasses import dataclass
 import pytest
 
 from omega_actors.errors import DeliveryError, SpecError, SupervisorError
-from omega_actors.runtime import Actor, ChildSpec, Start, SupervisorSpec, handler
-from omega_actors.runtime.messages import ChildExited, StartChild, Started, Stop
+from omega_actors.runtime import (
+    Actor,
+    ChildSpec,
+    Normal,
+    Start,
+    SupervisorSpec,
+    handler,
+)
+from omega_actors.runtime.messages import (
+    ChildExited,
+    Exiting,
+    Routed,
+    StartChild,
+    Started,
+    Stop,
+)
 
 from .conftest import wait_until
 from .probes import Add, Boom, Ping, Pong, Probe, read_lines
@@ -150,3 +164,31 @@ def test_an_actor_crashing_at_start_is_a_start_failure_for_start_child(start_run
     with pytest.raises(SupervisorError, match="failed to start: .*RuntimeError: refusing to start"):
         runtime.start_child("app", bad)
     assert runtime.which_children("app") == ()
+
+
+def test_no_one_can_speak_for_another_actor_through_a_named_message(start_runtime, base, probe_log):
+    runtime = start_runtime(SupervisorSpec(children=(Probe.child_spec("w", probe_log, name="w"),)), base)
+    app, worker = runtime.address_of("app"), runtime.address_of("app/w")
+    # Straight to the target, claiming to come from its supervisor or from itself:
+    with pytest.raises(DeliveryError, match="named messages are accepted from the registry only"):
+        runtime.ask(app, Routed("x", ChildExited(worker), app))
+    with pytest.raises(DeliveryError, match="named messages are accepted from the registry only"):
+        runtime.ask(worker, Routed("w", Stop(), app))
+    # Through the registry, which puts the true sender in reply_to:
+    with pytest.raises(DeliveryError, match="only its supervisor may stop an actor"):
+        runtime.ask(runtime.address_of("registry"), Routed("w", Stop(), app))
+    info = child(runtime, "app", "w")
+    assert (info.state, info.restarts, info.address == worker) == ("running", 0, True)
+    assert read_lines(probe_log) == ["start app/w"]
+
+
+def test_a_forged_exit_report_does_not_hold_up_a_shutdown(start_runtime, base, probe_log):
+    runtime = start_runtime(SupervisorSpec(children=(Probe.child_spec("w", probe_log),)), base)
+    app = runtime.address_of("app")
+    for token in range(1, 64):  # tokens are random: guessing small ones gets nowhere
+        runtime.tell(app, Exiting(Normal(), token))
+    runtime.tell(app, Exiting("not a reason", 1))  # type: ignore[arg-type]
+    wait_until(lambda: dict(runtime.tree().find("app").counters).get("stale_child_messages", 0) >= 64, runtime)
+    assert child(runtime, "app", "w").state == "running"
+    runtime.shutdown()
+    assert read_lines(probe_log) == ["start app/w", "stop app/w shutdown"]

@@ -27,12 +27,12 @@ def test_a_task_that_waits_holds_back_the_tasks_queued_after_it():
 
     queue.run(restart)
     queue.run(note(log, "request"))
-    assert log == ["stop b"] and queue.busy()
+    assert log == ["stop b"] and queue.waiting == Wait("exit", 7)
     assert queue.resume("exit", 7, "shutdown")
     assert log == ["stop b", "b exited: shutdown"]
     assert queue.resume("start", 8, True)
     assert log == ["stop b", "b exited: shutdown", "b started: True", "request"]
-    assert not queue.busy()
+    assert queue.waiting is None
 
 
 def test_only_the_awaited_instance_resumes_the_operation():

@@ -6,8 +6,9 @@ import time
 
 import pytest
 
-from omega_actors.errors import DeliveryError
-from omega_actors.runtime import Backoff, SupervisorSpec
+from omega_actors.errors import DeliveryError, SpecError, SupervisorError
+from omega_actors.runtime import Backoff, Supervisor, SupervisorSpec
+from omega_actors.runtime.messages import Routed
 from omega_actors.runtime.registry import Located, Whereis
 
 from .conftest import wait_until
@@ -88,3 +89,34 @@ def test_the_name_of_a_child_that_ended_for_good_is_refused(start_runtime, base,
         runtime.ask("w", Ping())
     runtime.restart_child("app", "w")
     assert isinstance(runtime.ask("w", Ping()), Pong)
+
+
+def test_a_malformed_message_does_not_break_the_registry(start_runtime, base, probe_log):
+    runtime = start_runtime(named_probe(probe_log), base)
+    registry_address = registry(runtime)
+    for bad in (Routed(["w"], Ping(), None), Whereis({"w": 1}), Routed(None, None, None)):  # type: ignore[arg-type]
+        runtime.tell(registry_address, bad)
+    assert isinstance(runtime.ask("w", Ping()), Pong)
+    assert runtime.which_children("")[0].restarts == 0, "the registry itself did not restart"
+
+
+def test_two_specs_may_not_register_the_same_name():
+    tree = SupervisorSpec(
+        children=(
+            Probe.child_spec("a", "log", name="same"),
+            Supervisor.child_spec("inner", SupervisorSpec(children=(Probe.child_spec("b", "log", name="same"),))),
+        )
+    )
+    from omega_actors.runtime import Runtime, SystemConfig
+
+    with pytest.raises(SpecError, match="app/inner/b.name: name 'same' is registered by app/a already"):
+        Runtime.start(tree, SystemConfig(base="simple"))
+
+
+@pytest.mark.tcp
+def test_a_name_held_by_a_live_actor_cannot_be_taken_by_start_child(start_runtime, probe_log):
+    tree = SupervisorSpec(children=(Probe.child_spec("a", probe_log, name="same"), Supervisor.child_spec("pool")))
+    runtime = start_runtime(tree, "tcp")
+    with pytest.raises(SupervisorError, match="failed to start: killed: name 'same' is held by another live actor"):
+        runtime.start_child("app/pool", Probe.child_spec("b", probe_log, name="same"))
+    assert isinstance(runtime.ask("same", Ping()), Pong) and runtime.ask("same", Ping()).path == "app/a"

@@ -43,8 +43,9 @@ from omega_actors.runtime import (
     SupervisorSpec,
     SystemConfig,
 )
+from omega_actors.runtime.processes import parent_of
 
-from .conftest import admin_pid, assert_all_gone, pids_of, wait_until
+from .conftest import assert_all_gone, pids_of, wait_until
 from .otp_model import Model, Spec, SupSpec, WorkerSpec
 from .probes import Boom, Probe, Quit, read_lines
 
@@ -218,7 +219,7 @@ class SupervisionMachine(RuleBasedStateMachine):
                 pids: set[int] = set()
                 if self.base == "tcp":
                     tree = self.runtime.tree()
-                    pids = pids_of(tree) | {admin_pid(tree.pid) or 0}
+                    pids = pids_of(tree) | {parent_of(tree.pid) or 0}
                 self.runtime.shutdown()
                 assert_all_gone(pids - {0, os.getpid()})
         finally:

@@ -14,9 +14,10 @@ import pytest
 from omega_actors.errors import RuntimeStartError, SpecError
 from omega_actors.runtime import Runtime, Start, SupervisorSpec, SystemConfig
 from omega_actors.runtime.child_spec import ChildSpec
+from omega_actors.runtime.processes import parent_of
 from omega_actors.runtime.system import free_port
 
-from .conftest import admin_pid, alive, assert_all_gone, pids_of
+from .conftest import alive, assert_all_gone, pids_of
 from .probes import Ping, Pong, Probe
 
 
@@ -42,23 +43,15 @@ def listening_addresses(pid: int) -> set[str]:
 
 
 def descendants(pid: int) -> set[int]:
-    children = {int(p) for p in os.listdir("/proc") if p.isdigit() and _parent(int(p)) == pid}
+    children = {int(p) for p in os.listdir("/proc") if p.isdigit() and parent_of(int(p)) == pid}
     return children.union(*(descendants(child) for child in children)) if children else set()
-
-
-def _parent(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return int(handle.read().rsplit(")", 1)[1].split()[1])
-    except (OSError, ValueError):
-        return None
 
 
 @pytest.mark.tcp
 def test_every_process_of_a_tcp_system_listens_on_loopback_only(start_runtime, probe_log):
     runtime = start_runtime(SupervisorSpec(children=(Probe.child_spec("w", probe_log),)), "tcp")
     tree = runtime.tree()
-    admin = admin_pid(tree.pid)
+    admin = parent_of(tree.pid)
     processes = pids_of(tree) | {admin} | descendants(admin)
     assert len(processes) >= 7, "admin, logger, guardian, registry, bus, app and the worker"
     addresses = set().union(*(listening_addresses(pid) for pid in processes))
@@ -70,7 +63,7 @@ def test_shutdown_leaves_no_process_behind_not_even_the_admin_or_its_logger(tmp_
     runtime = Runtime.start(SupervisorSpec(children=(Probe.child_spec("w", probe_log),)), SystemConfig(base="tcp", data_dir=str(tmp_path)))
     try:
         tree = runtime.tree()
-        admin = admin_pid(tree.pid)
+        admin = parent_of(tree.pid)
         processes = pids_of(tree) | {admin} | descendants(admin)
     finally:
         runtime.shutdown()
@@ -90,9 +83,10 @@ def test_the_system_shuts_itself_down_when_the_process_that_started_it_dies(tmp_
         time.sleep(3600)
     """)
     owner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    processes: set[int] = set()
     try:
         guardian = int(owner.stdout.readline())
-        admin = admin_pid(guardian)
+        admin = parent_of(guardian)
         processes = {guardian, admin} | descendants(admin)
         assert all(alive(pid) for pid in processes)
     finally:
