@@ -8,8 +8,9 @@ a normal exit or a crash; not a kill or a brutal_kill).
 
 What it covers: strategies, restart types, the intensity window, escalation
 to the parent, reverse-order shutdown of nested trees, terminate_child and
-start_child, and the guardian above the root (intensity 0: any exit of the
-root ends the system).
+start_child, children whose starts fail (OTP's try_again, and a supervisor
+whose own start fails because a child's does), and the guardian above the
+root (intensity 0: any exit of the root ends the system).
 """
 
 from __future__ import annotations
@@ -61,7 +62,10 @@ class Model:
         self.now = now
         self.lines: list[str] = []
         self.terminated = False
-        self.root = self._boot(root, root.id, None)
+        self.failures: dict[str, int] = {}  # path -> how many of its next starts fail
+        booted = self._boot(root, root.id, None)
+        assert booted is not None, "the model starts with no failures pending"
+        self.root = booted
 
     # Queries.
 
@@ -125,27 +129,41 @@ class Model:
         sup = self._sup(sup_path)
         child = Child(spec)
         sup.children.append(child)
-        self._start(sup, child)
+        if not self._start(sup, child):
+            sup.children.remove(child)  # start_child returns an error and keeps nothing
+
+    def fail_next_starts(self, path: str, count: int) -> None:
+        self.failures[path] = count
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
 
     # supervisor.erl.
 
-    def _boot(self, spec: SupSpec, path: str, parent: tuple[Sup, Child] | None) -> Sup:
+    def _boot(self, spec: SupSpec, path: str, parent: tuple[Sup, Child] | None) -> Sup | None:
+        """init_children: start in order; if one fails, stop the started ones and fail."""
         sup = Sup(spec, path, parent, [Child(child) for child in spec.children])
-        for child in sup.children:
-            self._start(sup, child)
+        for index, child in enumerate(sup.children):
+            if not self._start(sup, child):
+                for started in reversed(sup.children[:index]):
+                    self._terminate(sup, started)
+                return None
         return sup
 
-    def _start(self, sup: Sup, child: Child) -> None:
+    def _start(self, sup: Sup, child: Child) -> bool:
         path = f"{sup.path}/{child.spec.id}"
-        child.alive = True
-        child.starts += 1
         if isinstance(child.spec, SupSpec):
             child.sup = self._boot(child.spec, path, (sup, child))
+            if child.sup is None:
+                return False
+        elif self.failures.get(path, 0) > 0:
+            self.failures[path] -= 1
+            return False
         else:
             self.lines.append(f"start {path}")
+        child.alive = True
+        child.starts += 1
+        return True
 
     def _exited(self, sup: Sup, child: Child, reason: str) -> None:
         """do_restart/3: a child's process has ended with ``reason``."""
@@ -169,10 +187,12 @@ class Model:
         for other in reversed(group):
             if other is not child:
                 self._terminate(sup, other)
-                self._let_go_for_restart(sup, other)
+                self._let_go(sup, other)  # terminate_children drops temporary children too
         for member in group:
-            if member in sup.children:
-                self._start(sup, member)
+            if member in sup.children and not self._start(sup, member):
+                # try_again: the failed child is restarted (and counted) again, with its group
+                self._restart(sup, member)
+                return
 
     def _add_restart(self, sup: Sup) -> bool:
         sup.restarts = [t for t in sup.restarts if t >= self.now - sup.spec.period] + [self.now]
@@ -206,8 +226,6 @@ class Model:
         """del_child: a temporary child's spec is dropped; others keep theirs."""
         if child.spec.restart == "temporary" and child in sup.children:
             sup.children.remove(child)
-
-    _let_go_for_restart = _let_go  # terminate_children drops temporary children the same way
 
 
 def _snapshot(sup: Sup) -> tuple:

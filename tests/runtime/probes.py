@@ -66,6 +66,31 @@ def append_line(log: str, line: str) -> None:
         os.close(fd)
 
 
+def failures_file(log: str, path: str) -> str:
+    return f"{log}.fail.{path.replace('/', '.')}"
+
+
+def fail_next_starts(log: str, path: str, count: int) -> None:
+    """Make the next ``count`` starts of the probe at ``path`` fail."""
+    with open(failures_file(log, path), "w") as handle:
+        handle.write(str(count))
+
+
+def take_a_failure(log: str, path: str) -> bool:
+    """One instance of a child lives at a time, so reading then writing is safe."""
+    name = failures_file(log, path)
+    try:
+        with open(name) as handle:
+            left = int(handle.read())
+    except FileNotFoundError:
+        return False
+    if left <= 0:
+        return False
+    with open(name, "w") as handle:
+        handle.write(str(left - 1))
+    return True
+
+
 def read_lines(log: str) -> list[str]:
     try:
         with open(log) as handle:
@@ -87,7 +112,7 @@ class Probe(Actor):
         self.count = state
 
     def started(self) -> None:
-        if self.fail_start:
+        if self.fail_start or take_a_failure(self.log, self.path):
             raise RuntimeError("refusing to start")
         append_line(self.log, f"start {self.path}")
 

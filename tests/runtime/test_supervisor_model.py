@@ -2,9 +2,10 @@
 
 Each example builds a random tree (strategies, intensities, restart types,
 nested supervisors), starts it on a real actor system, and applies random
-events: crashes, normal exits, kill -9 of workers and of supervisor
-processes (TCP), terminate_child, start_child of workers and of whole
-subtrees, and moves of the shared clock that the restart windows read.
+events: crashes (some followed by failing restarts), normal exits, kill -9 of
+workers and of supervisor processes (TCP), terminate_child, start_child of
+workers and of whole subtrees, and moves of the shared clock that the
+restart windows read.
 
 After every step the test waits (on events: the probes' log and the live
 tree, never a sleep) until the system has settled, then requires:
@@ -15,6 +16,9 @@ tree, never a sleep) until the system has settled, then requires:
 - the live tree matches the model: which children exist, which run, and how
   often each restarted;
 - the system has ended exactly when the model says the root gave up.
+
+Children can also be made to fail their next starts, which drives OTP's
+try_again and supervisors whose own start fails.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ from omega_actors.runtime.processes import parent_of
 
 from .conftest import assert_all_gone, pids_of, wait_until
 from .otp_model import Model, Spec, SupSpec, WorkerSpec
-from .probes import Boom, Probe, Quit, read_lines
+from .probes import Boom, Probe, Quit, fail_next_starts, read_lines
 
 STRATEGIES = ("one_for_one", "one_for_all", "rest_for_one")
 RESTARTS = ("permanent", "transient", "temporary")
@@ -122,6 +126,16 @@ class SupervisionMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def crash_a_worker(self, data: st.DataObject) -> None:
         path = data.draw(st.sampled_from(self.model.workers()))
+        self.runtime.tell(self.node(path).address, Boom())
+        self.model.crash(path)
+        self.settle()
+
+    @precondition(lambda self: not self.model.terminated and self.model.workers())
+    @rule(data=st.data(), failures=st.integers(1, 3))
+    def a_worker_crashes_and_its_next_starts_fail(self, data: st.DataObject, failures: int) -> None:
+        path = data.draw(st.sampled_from(self.model.workers()))
+        fail_next_starts(self.log, path, failures)
+        self.model.fail_next_starts(path, failures)
         self.runtime.tell(self.node(path).address, Boom())
         self.model.crash(path)
         self.settle()
