@@ -4,9 +4,13 @@
 
     python run.py                      # = run: start config/'s tree and show it live
     python run.py run --forever        # keep it running (Ctrl-C stops it in order)
+    python run.py start                # run the operated system from the state repository
     python run.py status [--json]      # the live tree of the running system
     python run.py stop                 # stop the running system in order
     python run.py config check [DIR]   # validate a config directory
+    python run.py config apply PATH    # change the running system (validate, apply, watch, commit)
+    python run.py config rollback [REV]
+    python run.py config history [--json]
     python run.py bench runtime --json # benchmarks (see docs/benchmarks.md)
 """
 
@@ -52,6 +56,13 @@ def _parser() -> argparse.ArgumentParser:
     _run_options(run)
     run.set_defaults(handler=_run)
 
+    start = commands.add_parser(
+        "start", help="run the system from the state repository's last good commit until stopped"
+    )
+    start.add_argument("--config", default=DEFAULT_CONFIG, help="config directory; imported on first start")
+    start.add_argument("--base", choices=("simple", "tcp"), help="override [system] base")
+    start.set_defaults(handler=_start)
+
     status = commands.add_parser("status", help="print the live tree of the running system")
     status.add_argument("--config", default=DEFAULT_CONFIG)
     status.add_argument("--json", action="store_true", help="machine-readable output")
@@ -66,9 +77,21 @@ def _parser() -> argparse.ArgumentParser:
     check = config_commands.add_parser("check", help="validate a config directory")
     check.add_argument("directory", nargs="?", default=DEFAULT_CONFIG)
     check.set_defaults(handler=_check)
+    apply = config_commands.add_parser("apply", help="apply a config file or directory to the running system")
+    apply.add_argument("path", help="a directory (the whole config) or one *.toml file (replaces its namesake)")
+    _change_options(apply)
+    apply.set_defaults(handler=_apply)
+    rollback = config_commands.add_parser("rollback", help="return the running system to an earlier commit")
+    rollback.add_argument("rev", nargs="?", help="a commit (default: the one before the last)")
+    _change_options(rollback)
+    rollback.set_defaults(handler=_rollback)
+    history = config_commands.add_parser("history", help="the applied commits and failed attempts, newest first")
+    history.add_argument("--config", default=DEFAULT_CONFIG)
+    history.add_argument("--json", action="store_true")
+    history.set_defaults(handler=_history)
 
     bench = commands.add_parser("bench", help="run a benchmark and print JSON")
-    bench.add_argument("suite", choices=("runtime",))
+    bench.add_argument("suite", choices=("runtime", "config"))
     bench.add_argument("--json", action="store_true", help="print only the JSON result line")
     bench.add_argument("--quick", action="store_true", help="fewer rounds (for smoke tests)")
     bench.set_defaults(handler=_bench)
@@ -76,6 +99,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 # run
+
+
+def _change_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default=DEFAULT_CONFIG, help="the config directory the system was started with")
+    parser.add_argument("--why", default="", help="why (recorded in the commit)")
+    parser.add_argument("--who", default="", help="who or what (default: user@host)")
+    parser.add_argument("--window", type=float, help="override [reload] health_window (seconds)")
+    parser.add_argument("--json", action="store_true")
 
 
 def _run_options(parser: argparse.ArgumentParser) -> None:
@@ -181,13 +212,17 @@ def _run_file(system: SystemConfig) -> Path:
     return Path(system.data_dir) / "run" / "system.json"
 
 
-def _write_run_file(path: Path, runtime: Runtime) -> None:
+def _write_run_file(path: Path, runtime: Runtime, **extra: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    record = {"pid": os.getpid(), "admin_port": runtime.admin_port, "root_id": runtime.root_id, "base": runtime.base}
+    record = {"pid": os.getpid(), "admin_port": runtime.admin_port, "root_id": runtime.root_id, "base": runtime.base, **extra}
     path.write_text(json.dumps(record))
 
 
 def _attach(args: argparse.Namespace) -> Runtime:
+    return _attach_with_record(args)[0]
+
+
+def _attach_with_record(args: argparse.Namespace) -> tuple[Runtime, dict[str, Any]]:
     system = load_config(args.config).system
     path = _run_file(system)
     try:
@@ -197,7 +232,7 @@ def _attach(args: argparse.Namespace) -> Runtime:
     if not exists(record["pid"]):
         path.unlink(missing_ok=True)
         raise OmegaError(f"no running system: process {record['pid']} from {path} has ended")
-    return Runtime.connect(record["admin_port"], system, record["root_id"])
+    return Runtime.connect(record["admin_port"], system, record["root_id"]), record
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -221,15 +256,144 @@ def _stop(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from .reload.settings import reload_settings
+
     config = load_config(args.directory)
     tree = config.require_tree()
+    reload_settings(config)
     print(f"{args.directory}: ok ({config.system.base} base, root {config.root_id!r} with {len(tree.children)} children)")
     return 0
 
 
 def _bench(args: argparse.Namespace) -> int:
+    from .benchmarks import config as config_bench
     from .benchmarks import runtime as runtime_bench
 
-    result = runtime_bench.run(quick=args.quick, progress=None if args.json else print)
+    suite = {"runtime": runtime_bench, "config": config_bench}[args.suite]
+    result = suite.run(quick=args.quick, progress=None if args.json else print)
     print(json.dumps(result))
+    return 0
+
+
+# start, and changes to the running system
+
+
+def _start(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from .reload.apply import boot_commit, parse
+    from .reload.settings import reload_settings, state_path
+    from .storage.state_repository import StateRepository
+
+    local = load_config(args.config)
+    repo = StateRepository(state_path(local, reload_settings(local)).resolve())
+    head, notes = boot_commit(repo, Path(args.config))
+    for note in notes:
+        print(f"note: {note}")
+    config = parse(repo.files(head), f"commit {head[:12]}")
+    system = replace(config.system, data_dir=local.system.data_dir)  # runtime files stay where they were looked for
+    system = system if args.base is None else _with_base(system, args.base)
+    _configure_logging(system)
+    runtime = Runtime.start(config.require_tree(), system, config.root_id)
+    run_file = _run_file(system)
+    try:
+        if runtime.base == "tcp":
+            _write_run_file(run_file, runtime, state_dir=str(repo.path))
+        print(f"started on commit {head[:12]} ({runtime.base} base); `python run.py stop` stops it", flush=True)
+        _install_sigterm()
+        return _serve(runtime)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        reason = runtime.shutdown()
+        run_file.unlink(missing_ok=True)
+        print(f"stopped: {reason.summary() if reason else 'unknown'}", flush=True)
+
+
+def _serve(runtime: Runtime) -> int:
+    while True:
+        runtime.pump(1.0)
+        ended = runtime.terminated()
+        if ended:
+            print(f"the system {'was stopped' if ended == 'shutdown' else 'ended'}: {ended}", flush=True)
+            return 0 if ended == "shutdown" else 1
+
+
+def _reloader(args: argparse.Namespace) -> tuple[Any, Runtime]:
+    from dataclasses import replace
+
+    from .reload import Reloader, reload_settings
+    from .reload.apply import parse
+    from .storage.state_repository import StateRepository
+
+    runtime, record = _attach_with_record(args)
+    try:
+        if "state_dir" not in record:
+            raise OmegaError("this system was started with `run.py run`, which keeps no state repository; use `run.py start`")
+        repo = StateRepository(Path(record["state_dir"]))
+        head = repo.head()
+        if head is None:
+            raise OmegaError(f"{repo.path} has no commit; was the system started with `run.py start`?")
+        settings = reload_settings(parse(repo.files(head), f"commit {head[:12]}"))
+        if args.window is not None:
+            settings = replace(settings, health_window=args.window)
+        return Reloader(runtime, repo, settings, args.who), runtime
+    except BaseException:
+        runtime.close()
+        raise
+
+
+def _apply(args: argparse.Namespace) -> int:
+    from .reload.apply import files_to_apply
+
+    reloader, runtime = _reloader(args)
+    try:
+        files, origins = files_to_apply(Path(args.path), reloader.repo)
+        outcome = reloader.apply(files, args.why, origins)
+    finally:
+        runtime.close()
+        reloader.repo.close()
+    return _report(outcome, args.json)
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    reloader, runtime = _reloader(args)
+    try:
+        outcome = reloader.rollback(args.rev, args.why)
+    finally:
+        runtime.close()
+        reloader.repo.close()
+    return _report(outcome, args.json)
+
+
+def _report(outcome: Any, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps(outcome.to_dict()))
+    else:
+        commit = (outcome.commit or "")[:12]
+        print(f"{outcome.status} {commit}" + (f": {outcome.reason}" if outcome.reason else ""))
+        for change in outcome.changes:
+            print(f"  {change}")
+    return {"applied": 0, "unchanged": 0, "rolled_back": 1}.get(outcome.status, 2)
+
+
+def _history(args: argparse.Namespace) -> int:
+    from .reload.settings import reload_settings, state_path
+    from .storage.state_repository import StateRepository
+
+    local = load_config(args.config)
+    path = state_path(local, reload_settings(local))
+    if not (path / ".git").exists():
+        raise OmegaError(f"no state repository at {path}; `python run.py start` creates it")
+    with StateRepository(path) as repo:
+        items = repo.history()
+    if args.json:
+        print(json.dumps([item.to_dict() for item in items]))
+        return 0
+    for item in items:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(item.time))
+        line = f"{item.sha[:12]}  {when}  {item.outcome:<12} {item.who}: {item.why}"
+        print(line + (f"  [{item.reason}]" if item.reason else ""))
+        for change in item.changes:
+            print(f"      {change}")
     return 0

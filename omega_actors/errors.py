@@ -44,3 +44,7 @@ class AskTimeout(DeliveryError):
 
 class SupervisorError(OmegaError):
     """A supervisor refused a request (``start_child``, ``terminate_child``, ...)."""
+
+
+class StateError(OmegaError):
+    """The state repository refused an operation (busy, unknown revision, broken repository)."""

@@ -38,7 +38,15 @@ from .clock import Clock, FileClock, ManualClock, MonotonicClock
 from .config import Config, load_config
 from .exits import Crash, CrashReport, ExitReason, Killed, Normal, Shutdown
 from .introspection import ChildCounts, ChildInfo, TreeNode, render_text, to_json
-from .messages import ActorFailed, Event, Refused, Rejected, Undeliverable
+from .messages import (
+    ActorFailed,
+    Event,
+    HealthCheck,
+    HealthReport,
+    Refused,
+    Rejected,
+    Undeliverable,
+)
 from .supervisor import Supervisor
 from .supervisor_spec import AutoShutdown, Strategy, SupervisorSpec
 from .system import Runtime, SystemConfig
@@ -62,6 +70,8 @@ __all__ = [
     "Event",
     "ExitReason",
     "FileClock",
+    "HealthCheck",
+    "HealthReport",
     "Killed",
     "ManualClock",
     "MonotonicClock",

@@ -64,6 +64,8 @@ from .messages import (
     Address,
     DeliveryFailed,
     Done,
+    HealthCheck,
+    HealthReport,
     Publish,
     Refused,
     Rejected,
@@ -187,6 +189,15 @@ class Actor:
     def stopping(self, reason: ExitReason) -> None:
         """Called when the instance ends, unless it is killed."""
 
+    def health(self) -> bool | str:
+        """Is this instance fit for work? True, or False or a sentence saying what is wrong.
+
+        Asked after a configuration change, inside its health window, of
+        actors that override it. An exception here crashes the instance, as
+        in any handler.
+        """
+        return True
+
     def unhandled(self, message: Any) -> None:
         """A message no handler takes: answered with ``Rejected``, never a crash."""
         self.ctx.count("rejected")
@@ -202,6 +213,13 @@ class Actor:
             return Rejected(self.ctx.path, _name(message), "only its supervisor may stop an actor; use terminate_child")
         self.ctx.exit(Shutdown())
         return None
+
+    @handler
+    def _health_requested(self, message: HealthCheck) -> HealthReport:
+        verdict = self.health()
+        if verdict is True:
+            return HealthReport(True, "ok")
+        return HealthReport(False, verdict if isinstance(verdict, str) and verdict else "unhealthy")
 
     @handler
     def _done(self, message: Done) -> None:

@@ -8,6 +8,10 @@ top-level tables; each table may appear in one file only:
     (``base``, ``bind``, ``admin_port``, ``data_dir``, ``intensity``, ...).
     ``admin_port = 0`` picks a free port.
 
+``[reload]`` (optional)
+    How ``python run.py config apply`` watches a change: see
+    :mod:`omega_actors.reload.settings`.
+
 ``[tree]``
     The application's root supervisor: ``id`` (default ``"app"``) and the
     supervisor keys below, with its children as ``[[tree.children]]``.
@@ -60,7 +64,8 @@ from .supervisor import Supervisor
 from .supervisor_spec import SupervisorSpec
 from .system import SystemConfig
 
-SECTIONS = ("system", "tree")
+SECTIONS = ("system", "tree", "reload")
+RUNTIME_SECTIONS = ("system", "tree")  # the others are read by the layers they configure
 SYSTEM_KEYS = tuple(SystemConfig.__dataclass_fields__)
 SUPERVISOR_KEYS = ("strategy", "intensity", "period", "auto_shutdown", "backoff", "dynamic", "max_children", "children")
 CHILD_KEYS = ("id", "type", "start", "args", "restart", "shutdown", "significant", "name")
@@ -74,6 +79,7 @@ class Config:
     tree: SupervisorSpec | None
     root_id: str = DEFAULT_ROOT_ID
     sources: Mapping[str, str] = field(default_factory=dict)
+    tables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # sections read by other layers
 
     def require_tree(self) -> SupervisorSpec:
         if self.tree is None:
@@ -92,12 +98,14 @@ def load_config(directory: str | Path) -> Config:
         for name, value in _read(path).items():
             _claim(sections, name, str(path), value)
     system = _build(sections, "system", lambda table, file: _system(table), SystemConfig())
+    sources = {name: entry[0] for name, entry in sections.items()}
+    tables = {name: entry[1] for name, entry in sections.items() if name not in RUNTIME_SECTIONS}
     tree_entry = sections.get("tree")
     if tree_entry is None:
-        return Config(system, None, sources={k: v[0] for k, v in sections.items()})
+        return Config(system, None, sources=sources, tables=tables)
     file, table = tree_entry
     root_id, tree = _root(table, file)
-    return Config(system, tree, root_id, {k: v[0] for k, v in sections.items()})
+    return Config(system, tree, root_id, sources, tables)
 
 
 def _read(path: Path) -> dict[str, Any]:

@@ -11,6 +11,11 @@ stays behind as a tombstone that answers ``GetTree`` with the reason, so
 ``python run.py status`` and :class:`~omega_actors.runtime.system.Runtime`
 can say why the system ended.
 
+It is where a new configuration enters a running tree
+(``ReconfigureChild``, see :mod:`.supervisor_upgrade`). While one is being
+applied, it holds tree queries and answers them once the change is done, so
+``status`` shows the tree before or after a change, never half of one.
+
 It also watches the process that started the system: when that process
 dies without shutting down (a killed test run, a killed ``run.py``), the
 guardian kills the system's whole process group, admin and logger included,
@@ -27,10 +32,21 @@ from .actor import handler
 from .child_record import ChildRecord
 from .exits import ExitReason, Shutdown
 from .introspection import TreeNode
-from .messages import Address, StartFailed, Stop, Stopped
-from .processes import exists
+from .messages import (
+    Address,
+    CurrentSpec,
+    GetSpec,
+    GetTree,
+    ReconfigureChild,
+    Reconfigured,
+    StartFailed,
+    Stop,
+    Stopped,
+)
+from .operations import Operation
+from .processes import running
 from .supervisor import Supervisor
-from .supervisor_spec import SupervisorSpec
+from .supervisor_spec import SupervisorSpec, nested_spec, revalidated, with_nested
 
 REGISTRY_ID = "registry"
 BUS_ID = "event_bus"
@@ -49,6 +65,9 @@ class Guardian(Supervisor):
         self.owner_pid = owner_pid
         self.terminated: ExitReason | None = None
         self._stop_askers: list[Address] = []
+        self._reconfiguring = False
+        self._held_tree_askers: list[Address] = []
+        self._reconfigure_askers: list[Address] = []  # answered even if the system ends first
 
     def started(self) -> None:
         super().started()
@@ -59,7 +78,7 @@ class Guardian(Supervisor):
     def _check_owner(self, message: _CheckOwner) -> None:
         if self.sender != self.address or self.terminated is not None:
             return
-        if self.owner_pid is None or exists(self.owner_pid):
+        if self.owner_pid is None or running(self.owner_pid):
             self.send_after(OWNER_CHECK_SECONDS, _CheckOwner())
             return
         # Nobody is left to wait for an orderly stop, and Thespian's own shutdown
@@ -78,6 +97,50 @@ class Guardian(Supervisor):
         if len(self._stop_askers) == 1:
             self.ops.run(lambda: self._shut_down(Shutdown()))
 
+    @handler
+    def _reconfigure_child_requested(self, message: ReconfigureChild) -> Reconfigured | None:
+        # Like Stop, the guardian takes this from the runtime or an operator's `run.py`.
+        if self.terminated is not None:
+            return Reconfigured(False, error=f"the system has ended: {self.terminated.summary()}")
+        requester = self.sender
+        self._reconfigure_askers.append(requester)
+        self.ops.run(lambda: self._reconfigure_child_op(message, requester))
+        return None
+
+    def _reconfigure_child_op(self, message: ReconfigureChild, requester: Address) -> Operation:
+        child = self._find(message.id)
+        if child is None or nested_spec(child.spec) is None:
+            self.send(requester, Reconfigured(False, error=f"no supervisor child {message.id!r}"))
+            return
+        try:
+            spec = with_nested(child.spec, revalidated(message.spec))
+        except Exception as exc:  # a malformed spec is refused, never a crash
+            self.send(requester, Reconfigured(False, error=f"bad spec: {exc}"))
+            return
+        self._reconfiguring = True
+        changes: list[str] = []
+        try:
+            failure = yield from self.reconfigure_child(child, spec, changes)
+        finally:
+            self._reconfiguring = False
+            held, self._held_tree_askers = self._held_tree_askers, []
+            for asker in held:
+                self.gather_tree(asker)
+        self._reconfigure_askers.remove(requester)
+        self.send(requester, Reconfigured(failure is None, tuple(changes), failure or ""))
+
+    @handler
+    def _spec_requested(self, message: GetSpec) -> CurrentSpec:
+        child = self._find(message.id)
+        return CurrentSpec(None if child is None else nested_spec(child.spec))
+
+    @handler
+    def _tree_requested(self, message: GetTree) -> None:  # type: ignore[override]
+        if self._reconfiguring:
+            self._held_tree_askers.append(self.sender)
+        else:
+            self.gather_tree(self.sender)
+
     def _exit(self, reason: ExitReason) -> None:
         self.ops.close()
         self.terminated = reason
@@ -85,6 +148,13 @@ class Guardian(Supervisor):
         logs.emit(logging.INFO if requested else logging.ERROR, "system_terminated", "", reason=reason.summary())
         for asker in self._stop_askers:
             self.send(asker, Stopped(reason))
+        for asker in self._reconfigure_askers:
+            self.send(asker, Reconfigured(False, error=f"the system has ended: {reason.summary()}"))
+        self._reconfigure_askers = []
+        self._reconfiguring = False
+        for asker in self._held_tree_askers:
+            self.gather_tree(asker)
+        self._held_tree_askers = []
         if not self._up and self.ctx.parent is not None:
             self.send(self.ctx.parent, StartFailed(reason))  # the runtime is waiting for Started
 

@@ -17,7 +17,9 @@ Lifecycle, between a supervisor and a child instance::
 Requests a supervisor answers (replies in brackets): ``StartChild``
 [``ChildStarted`` | ``Refused``], ``TerminateChild``, ``RestartChild``,
 ``DeleteChild`` [``Done`` | ``Refused``], ``WhichChildren`` [``Children``],
-``CountChildren`` [``ChildCounts``], ``GetTree`` [``TreeNode``].
+``CountChildren`` [``ChildCounts``], ``GetTree`` [``TreeNode``],
+``Reconfigure`` (from its parent) and ``ReconfigureChild`` (to the
+guardian) [``Reconfigured``], ``GetSpec`` (to the guardian) [``CurrentSpec``].
 """
 
 from __future__ import annotations
@@ -162,6 +164,51 @@ class CountChildren:
 @dataclass(frozen=True, slots=True)
 class GetTree:
     pass
+
+
+@dataclass(frozen=True, slots=True)
+class Reconfigure:
+    """Take this spec in place (see :mod:`.reconfigure`); only a supervisor's parent sends it."""
+
+    spec: Any  # a SupervisorSpec
+
+
+@dataclass(frozen=True, slots=True)
+class ReconfigureChild:
+    """To the guardian: reconfigure its supervisor child ``id`` in place with ``spec``."""
+
+    id: str
+    spec: Any  # a SupervisorSpec
+
+
+@dataclass(frozen=True, slots=True)
+class Reconfigured:
+    """The outcome of a reconfiguration: the changes made, or why it stopped part way."""
+
+    ok: bool
+    changes: tuple[str, ...] = ()
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class GetSpec:
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentSpec:
+    spec: Any  # the SupervisorSpec a supervisor child holds now, or None
+
+
+@dataclass(frozen=True, slots=True)
+class HealthCheck:
+    """Any actor answers with a HealthReport from its ``health()`` hook."""
+
+
+@dataclass(frozen=True, slots=True)
+class HealthReport:
+    ok: bool
+    detail: str
 
 
 @dataclass(frozen=True, slots=True)

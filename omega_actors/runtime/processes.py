@@ -119,6 +119,16 @@ def exists(pid: int) -> bool:
     return True
 
 
+def running(pid: int) -> bool:
+    """Whether the process is alive: it exists and is not a zombie (dead, not yet reaped)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            state = handle.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return exists(pid)  # no /proc: fall back to signal 0
+    return state not in ("Z", "X")
+
+
 def parent_of(pid: int) -> int | None:
     try:
         with open(f"/proc/{pid}/stat") as handle:

@@ -91,6 +91,7 @@ from .messages import (
 from .operations import Operation, OperationQueue, Wait
 from .registry import Register, Registered, Unavailable
 from .supervisor_requests import SupervisorRequests
+from .supervisor_upgrade import SupervisorUpgrade
 
 REGISTER_TIMEOUT = 5.0  # seconds a start waits for the registry before going on without it
 STOP_GRACE = 5.0  # seconds a child that said it is ending has to end
@@ -114,7 +115,7 @@ class _RestartDue:
     group: tuple[str, ...]
 
 
-class Supervisor(SupervisorRequests):
+class Supervisor(SupervisorUpgrade, SupervisorRequests):
     """An OTP supervisor. Build one with ``Supervisor.child_spec(id, SupervisorSpec(...))``."""
 
     child_type = ChildType.SUPERVISOR

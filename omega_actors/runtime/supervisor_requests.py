@@ -10,7 +10,7 @@ are answered at once from what the supervisor knows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .actor import Actor, handler
@@ -39,7 +39,7 @@ from .messages import (
     WhichChildren,
 )
 from .operations import Operation, OperationQueue
-from .supervisor_spec import SupervisorSpec
+from .supervisor_spec import SupervisorSpec, revalidated_child
 
 TREE_TIMEOUT = 5.0
 
@@ -78,7 +78,7 @@ class SupervisorRequests(Actor):
 
     def _start_child_op(self, message: StartChild, requester: Address) -> Operation:
         try:
-            spec = self.spec.check_child(_revalidated(message.spec))
+            spec = self.spec.check_child(revalidated_child(message.spec))
         except Exception as exc:  # a malformed spec is refused, never a crash
             self.send(requester, Refused("start_child", str(exc)))
             return
@@ -184,7 +184,10 @@ class SupervisorRequests(Actor):
 
     @handler
     def _tree_requested(self, message: GetTree) -> None:
-        self._tree_askers.append(self.sender)
+        self.gather_tree(self.sender)
+
+    def gather_tree(self, asker: Address) -> None:
+        self._tree_askers.append(asker)
         if len(self._tree_askers) > 1:
             return  # a gather is under way; its answer serves every asker
         self._tree_round += 1
@@ -239,9 +242,3 @@ class SupervisorRequests(Actor):
         )  # fmt: skip
 
 
-
-def _revalidated(spec: Any) -> ChildSpec:
-    """Run a spec's checks again: one that arrived pickled never ran its constructor."""
-    if not isinstance(spec, ChildSpec):
-        raise TypeError(f"expected a ChildSpec; got {type(spec).__name__}")
-    return replace(spec, start=replace(spec.start))

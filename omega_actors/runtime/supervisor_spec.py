@@ -35,7 +35,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..errors import SpecError
 from .backoff import Backoff
@@ -151,6 +151,31 @@ def nested_spec(child: ChildSpec) -> SupervisorSpec | None:
         if isinstance(value, SupervisorSpec):
             return value
     return None
+
+
+def with_nested(child: ChildSpec, spec: SupervisorSpec) -> ChildSpec:
+    """``child`` with ``spec`` in place of the SupervisorSpec it starts with."""
+    start = child.start
+    args = tuple(spec if isinstance(value, SupervisorSpec) else value for value in start.args)
+    kwargs = {key: spec if isinstance(value, SupervisorSpec) else value for key, value in start.kwargs.items()}
+    return replace(child, start=replace(start, args=args, kwargs=kwargs))
+
+
+def revalidated(spec: object, key: str = "spec") -> SupervisorSpec:
+    """Run every check of a tree again: a spec that arrived pickled never ran its constructor."""
+    if not isinstance(spec, SupervisorSpec):
+        raise SpecError(f"expected a SupervisorSpec; got {type(spec).__name__}", key=key)
+    backoff = None if spec.backoff is None else replace(spec.backoff)
+    return replace(spec, backoff=backoff, children=tuple(revalidated_child(child) for child in spec.children))
+
+
+def revalidated_child(child: object, key: str = "child") -> ChildSpec:
+    if not isinstance(child, ChildSpec):
+        raise SpecError(f"expected a ChildSpec; got {type(child).__name__}", key=key)
+    nested = nested_spec(child)
+    if nested is not None:
+        return with_nested(child, revalidated(nested, f"{key}.spec"))  # with_nested re-runs the checks
+    return replace(child, start=replace(child.start))
 
 
 def check_unique_names(spec: SupervisorSpec, root: str) -> None:

@@ -45,10 +45,14 @@ from .messages import (
     Address,
     ChildStarted,
     CountChildren,
+    CurrentSpec,
     DeleteChild,
+    GetSpec,
     GetTree,
     Init,
     Publish,
+    ReconfigureChild,
+    Reconfigured,
     RestartChild,
     Routed,
     Services,
@@ -302,6 +306,28 @@ class Runtime:
 
     def delete_child(self, path: str, id: str) -> None:
         self._call(path, DeleteChild(id))
+
+    def reconfigure(self, tree: SupervisorSpec, timeout: float | None = None) -> Reconfigured:
+        """Bring the running application tree to ``tree`` in place (see :mod:`.supervisor_upgrade`).
+
+        Returns the outcome; when ``ok`` is false the tree may be half-changed,
+        and reconfiguring it to the previous spec repairs it.
+        """
+        check_unique_names(tree, self.root_id)
+        if self.base != "simple":
+            _check_importable(tree, self.root_id)
+        wait = timeout or self.config.start_timeout + self.config.stop_timeout
+        reply = self._system.ask(self.guardian, ReconfigureChild(self.root_id, tree), wait)
+        if not isinstance(reply, Reconfigured):
+            raise AskTimeout(f"the guardian did not answer ReconfigureChild within {wait} s: {_describe(reply)}")
+        return reply
+
+    def current_spec(self) -> SupervisorSpec:
+        """The application tree's spec as the running supervisors hold it."""
+        reply = self._system.ask(self.guardian, GetSpec(self.root_id), self.config.ask_timeout)
+        if not isinstance(reply, CurrentSpec) or not isinstance(reply.spec, SupervisorSpec):
+            raise SupervisorError(f"the guardian did not give the application's spec: {_describe(reply)}")
+        return reply.spec
 
     def _call(self, path: str | None, request: Any) -> Any:
         """A supervisor request by path (None: the application root, "": the guardian)."""

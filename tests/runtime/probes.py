@@ -47,6 +47,11 @@ class Pong:
 
 
 @dataclass(frozen=True)
+class GetTag:
+    pass
+
+
+@dataclass(frozen=True)
 class Add:
     n: int
 
@@ -102,10 +107,11 @@ def read_lines(log: str) -> list[str]:
 class Probe(Actor):
     """Logs its lifecycle; crashes, quits, answers pings and counts on request."""
 
-    def __init__(self, log: str, fail_start: bool = False, stop_delay: float = 0.0) -> None:
+    def __init__(self, log: str, fail_start: bool = False, stop_delay: float = 0.0, tag: str = "") -> None:
         self.log = log
         self.fail_start = fail_start
         self.stop_delay = stop_delay
+        self.tag = tag  # an argument to change, to see which spec an instance started from
         self.count = 0
 
     def restore(self, state: int) -> None:
@@ -132,6 +138,10 @@ class Probe(Actor):
     @handler
     def ping(self, message: Ping) -> Pong:
         return Pong(self.path, os.getpid(), self.count)
+
+    @handler
+    def tell_tag(self, message: GetTag) -> str:
+        return self.tag
 
     @handler
     def add(self, message: Add) -> int:

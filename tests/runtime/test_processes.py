@@ -50,3 +50,17 @@ def test_reap_returns_and_forgets_only_the_ended_children():
         alive.stdin.close()
         alive.wait()
     assert [entry.address for entry in watch.reap()] == ["alive"] and not watch
+
+
+def test_a_zombie_exists_but_is_not_running():
+    from omega_actors.runtime.processes import exists, running
+
+    from .conftest import wait_until
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        wait_until(lambda: not running(child.pid), what="the child to end")
+        assert exists(child.pid)  # dead, not yet reaped
+    finally:
+        child.wait()
+    assert not exists(child.pid) and not running(child.pid)

@@ -1,0 +1,11 @@
+"""Hot reload: apply a new supervision config to a running system, or roll it back.
+
+See :mod:`.apply` for the procedure, :mod:`.health` for what decides a
+rollback, :mod:`.settings` for the ``[reload]`` table, and
+:mod:`omega_actors.storage.state_repository` for where applied configs live.
+"""
+
+from .apply import Outcome, Reloader
+from .settings import ReloadSettings, reload_settings, state_path
+
+__all__ = ["Outcome", "ReloadSettings", "Reloader", "reload_settings", "state_path"]

@@ -1,0 +1,1 @@
+"""Storage: where omega_actors keeps what must outlive a process."""
