@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
+
+from omega_actors.storage.state_repository import StateRepository
 
 REQUIRE_SERVICES = os.environ.get("OMEGA_REQUIRE_SERVICES") == "1"
 
@@ -26,3 +30,18 @@ def require_service(name: str, host: str, port: int) -> None:
     if REQUIRE_SERVICES:
         pytest.fail(f"{message}, and OMEGA_REQUIRE_SERVICES=1 requires it")
     pytest.skip(message)
+
+
+@pytest.fixture
+def open_repo() -> Iterator[Callable[[Path], StateRepository]]:
+    """Open state repositories; each is closed after the test (gitpython keeps git helpers running)."""
+    opened: list[StateRepository] = []
+
+    def open_(path: Path) -> StateRepository:
+        repo = StateRepository(path)
+        opened.append(repo)
+        return repo
+
+    yield open_
+    for repo in opened:
+        repo.close()

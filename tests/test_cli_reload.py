@@ -86,24 +86,11 @@ def apply_in_background(config: Path, edit: Path, window: float) -> subprocess.P
     )  # fmt: skip
 
 
-def repo_of(config: Path) -> StateRepository:
-    repo = StateRepository(config.parent / "data" / "state")
-    _opened.append(repo)
-    return repo
+def repo_of(open_repo, config: Path) -> StateRepository:  # type: ignore[no-untyped-def]
+    return open_repo(config.parent / "data" / "state")
 
 
-_opened: list[StateRepository] = []
-
-
-@pytest.fixture(autouse=True)
-def _close_repositories():
-    yield
-    for repo in _opened:
-        repo.close()
-    _opened.clear()
-
-
-def test_apply_rollback_and_history_work_against_a_started_system(operated, tmp_path):
+def test_apply_rollback_and_history_work_against_a_started_system(operated, tmp_path, open_repo):
     config, start = operated
     start()
     applied = run_py("config", "apply", str(write_tree(tmp_path, WITH_B)), "--config", str(config), "--window", "0.5", "--why", "add b", "--json")
@@ -122,10 +109,10 @@ def test_apply_rollback_and_history_work_against_a_started_system(operated, tmp_
     assert history[2]["why"] == "add b"
 
 
-def test_a_killed_apply_is_repaired_by_the_next_one(operated, tmp_path):
+def test_a_killed_apply_is_repaired_by_the_next_one(operated, tmp_path, open_repo):
     config, start = operated
     start()
-    repo = repo_of(config)
+    repo = repo_of(open_repo, config)
     applying = apply_in_background(config, write_tree(tmp_path, WITH_B), window=600)
     # In the middle: the new tree runs, the marker is down, nothing is committed yet.
     wait_until(lambda: repo.pending() is not None and "b" in app_children(config), timeout=60, what="the apply to be in its health window")
@@ -140,10 +127,10 @@ def test_a_killed_apply_is_repaired_by_the_next_one(operated, tmp_path):
     assert repo.pending() is None and not repo.repo.is_dirty(untracked_files=True)
 
 
-def test_a_system_killed_in_the_middle_of_an_apply_comes_back_on_the_last_good_commit(operated, tmp_path):
+def test_a_system_killed_in_the_middle_of_an_apply_comes_back_on_the_last_good_commit(operated, tmp_path, open_repo):
     config, start = operated
     process, pids = start()
-    repo = repo_of(config)
+    repo = repo_of(open_repo, config)
     good = repo.head()
     applying = apply_in_background(config, write_tree(tmp_path, WITH_B), window=600)
     wait_until(lambda: repo.pending() is not None and "b" in app_children(config), timeout=60, what="the apply to be in its health window")

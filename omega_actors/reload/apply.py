@@ -128,7 +128,7 @@ class Reloader:
 
     def _change(self, files: dict[str, bytes], why: str, source: str | dict[str, str], kind: str, rev: str = "") -> Outcome:
         with self.repo.writing(self.settings.lock_timeout):
-            self._head_tree()  # fails clearly on a repository nothing was started from
+            self._require_head()
             self._repair_interrupted()
             try:
                 config = self._validated(files, source)
@@ -172,19 +172,21 @@ class Reloader:
         ended = "; the system has ended: `python run.py start` brings it back on the last good commit"
         if self.runtime.terminated():
             return ended
-        last_good = self._head_tree()
-        for _ in range(2):  # a child of the old tree may fail once while the new one's debris clears
-            result = self.runtime.reconfigure(last_good)
-            if result.ok:
-                return ""
-            if self.runtime.terminated():  # the change's crashes escalated to the top meanwhile
-                return ended
+        result = self.runtime.reconfigure(self._head_tree())
+        if result.ok:
+            return ""
+        if self.runtime.terminated():  # the change's crashes escalated to the top meanwhile
+            return ended
         raise StateError(f"rollback to {self.repo.head()} did not complete: {result.error}; restart the system")
 
-    def _head_tree(self) -> SupervisorSpec:
+    def _require_head(self) -> str:
         head = self.repo.head()
         if head is None:
             raise StateError(f"{self.repo.path} has no commit yet; start the system with `python run.py start`")
+        return head
+
+    def _head_tree(self) -> SupervisorSpec:
+        head = self._require_head()
         return parse(self.repo.files(head), f"commit {head[:12]}").require_tree()
 
     def _repair_interrupted(self) -> str | None:

@@ -31,7 +31,7 @@ from . import logs
 from .actor import handler
 from .child_record import ChildRecord
 from .exits import ExitReason, Shutdown
-from .introspection import TreeNode
+from .introspection import EXITED, TreeNode
 from .messages import (
     Address,
     CurrentSpec,
@@ -110,12 +110,12 @@ class Guardian(Supervisor):
     def _reconfigure_child_op(self, message: ReconfigureChild, requester: Address) -> Operation:
         child = self._find(message.id)
         if child is None or nested_spec(child.spec) is None:
-            self.send(requester, Reconfigured(False, error=f"no supervisor child {message.id!r}"))
+            self._answer(requester, Reconfigured(False, error=f"no supervisor child {message.id!r}"))
             return
         try:
             spec = with_nested(child.spec, revalidated(message.spec))
         except Exception as exc:  # a malformed spec is refused, never a crash
-            self.send(requester, Reconfigured(False, error=f"bad spec: {exc}"))
+            self._answer(requester, Reconfigured(False, error=f"bad spec: {exc}"))
             return
         self._reconfiguring = True
         changes: list[str] = []
@@ -126,8 +126,21 @@ class Guardian(Supervisor):
             held, self._held_tree_askers = self._held_tree_askers, []
             for asker in held:
                 self.gather_tree(asker)
+        reply = Reconfigured(failure is None, tuple(changes), failure or "")
+        if child.state == EXITED:
+            # The child ended part way; its exit is handled first, so the answer says
+            # whether the system survived it (if not, _exit answers instead).
+            self.ops.later(lambda: self._answer_op(requester, reply))
+        else:
+            self._answer(requester, reply)
+
+    def _answer_op(self, requester: Address, reply: Reconfigured) -> Operation:
+        self._answer(requester, reply)
+        yield from ()
+
+    def _answer(self, requester: Address, reply: Reconfigured) -> None:
         self._reconfigure_askers.remove(requester)
-        self.send(requester, Reconfigured(failure is None, tuple(changes), failure or ""))
+        self.send(requester, reply)
 
     @handler
     def _spec_requested(self, message: GetSpec) -> CurrentSpec:

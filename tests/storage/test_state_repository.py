@@ -7,34 +7,17 @@ import threading
 import pytest
 
 from omega_actors.errors import StateError
-from omega_actors.storage.state_repository import Entry, StateRepository
+from omega_actors.storage.state_repository import Entry
 
 FILES = {"tree.toml": b"[tree]\n"}
-
-
-@pytest.fixture(autouse=True)
-def _close_repositories():
-    yield
-    for repo in _opened:
-        repo.close()
-    _opened.clear()
-
-
-_opened: list[StateRepository] = []
-
-
-def _open(path) -> StateRepository:  # type: ignore[no-untyped-def]
-    repo = StateRepository(path)
-    _opened.append(repo)
-    return repo
 
 
 def applied(why: str = "why", changes: tuple[str, ...] = ()) -> Entry:
     return Entry("applied", "ana@tv1", why, changes)
 
 
-def test_a_commit_holds_exactly_the_files_and_a_structured_message(tmp_path):
-    repo = _open(tmp_path / "state")
+def test_a_commit_holds_exactly_the_files_and_a_structured_message(tmp_path, open_repo):
+    repo = open_repo(tmp_path / "state")
     with repo.writing():
         first = repo.commit({"a.toml": b"1", "b.toml": b"2"}, applied("first"))
         second = repo.commit({"a.toml": b"3"}, applied("two more workers", ("+ app/w2",)))
@@ -47,8 +30,8 @@ def test_a_commit_holds_exactly_the_files_and_a_structured_message(tmp_path):
     ]  # fmt: skip
 
 
-def test_failed_attempts_stay_off_main_and_show_above_the_commit_they_failed_on(tmp_path):
-    repo = _open(tmp_path / "state")
+def test_failed_attempts_stay_off_main_and_show_above_the_commit_they_failed_on(tmp_path, open_repo):
+    repo = open_repo(tmp_path / "state")
     with repo.writing():
         base = repo.commit(FILES, applied("base"))
         attempt = repo.record_attempt({"tree.toml": b"bad"}, Entry("rejected", "ana", "typo", reason="tree.toml: bad"))
@@ -61,19 +44,19 @@ def test_failed_attempts_stay_off_main_and_show_above_the_commit_they_failed_on(
     assert repo.files(attempt) == {"tree.toml": b"bad"}
 
 
-def test_writing_needs_the_lock(tmp_path):
-    repo = _open(tmp_path / "state")
+def test_writing_needs_the_lock(tmp_path, open_repo):
+    repo = open_repo(tmp_path / "state")
     with pytest.raises(StateError, match="inside `with repo.writing"):
         repo.commit(FILES, applied())
 
 
-def test_writers_take_turns(tmp_path):
-    repo = _open(tmp_path / "state")
+def test_writers_take_turns(tmp_path, open_repo):
+    repo = open_repo(tmp_path / "state")
     inside = threading.Event()
     release = threading.Event()
 
     def hold() -> None:
-        with _open(tmp_path / "state").writing():
+        with open_repo(tmp_path / "state").writing():
             inside.set()
             release.wait(30)
 
@@ -91,8 +74,8 @@ def test_writers_take_turns(tmp_path):
         repo.commit(FILES, applied())
 
 
-def test_a_writer_cleans_up_after_one_that_was_killed(tmp_path):
-    repo = _open(tmp_path / "state")
+def test_a_writer_cleans_up_after_one_that_was_killed(tmp_path, open_repo):
+    repo = open_repo(tmp_path / "state")
     with repo.writing():
         repo.commit(FILES, applied())
     git_dir = tmp_path / "state" / ".git"
@@ -106,8 +89,8 @@ def test_a_writer_cleans_up_after_one_that_was_killed(tmp_path):
     assert len(list(repo.repo.iter_commits("main"))) == 2
 
 
-def test_the_pending_marker_is_whole_and_names_its_writer(tmp_path):
-    repo = _open(tmp_path / "state")
+def test_the_pending_marker_is_whole_and_names_its_writer(tmp_path, open_repo):
+    repo = open_repo(tmp_path / "state")
     assert repo.pending() is None
     with repo.writing():
         repo.commit(FILES, applied())
@@ -118,8 +101,8 @@ def test_the_pending_marker_is_whole_and_names_its_writer(tmp_path):
     assert repo.pending() is None
 
 
-def test_unknown_revisions_and_odd_file_names_are_refused(tmp_path):
-    repo = _open(tmp_path / "state")
+def test_unknown_revisions_and_odd_file_names_are_refused(tmp_path, open_repo):
+    repo = open_repo(tmp_path / "state")
     with repo.writing():
         repo.commit(FILES, applied())
         with pytest.raises(StateError, match="plain \\*.toml names"):
