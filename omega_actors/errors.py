@@ -48,3 +48,11 @@ class SupervisorError(OmegaError):
 
 class StateError(OmegaError):
     """The state repository refused an operation (busy, unknown revision, broken repository)."""
+
+
+class BrainInputError(OmegaError):
+    """The brain rejected an input: wrong vector shape, NaN, empty or over-long text, unknown media."""
+
+
+class ModelError(OmegaError):
+    """The embedding model's files are missing, altered or unreadable."""

@@ -31,6 +31,7 @@ and :mod:`.supervisor_spec` (specs), :mod:`.exits` (exit reasons),
 only module that imports Thespian.
 """
 
+from ._thespian import is_address
 from .actor import Actor, Context, handler
 from .backoff import Backoff
 from .child_spec import BRUTAL_KILL, INFINITY, ChildSpec, ChildType, Restart, Start
@@ -52,6 +53,7 @@ from .supervisor_spec import AutoShutdown, Strategy, SupervisorSpec
 from .system import Runtime, SystemConfig
 
 __all__ = [
+    "is_address",
     "BRUTAL_KILL",
     "INFINITY",
     "Actor",

@@ -69,6 +69,7 @@ from typing import Any
 
 from thespian.actors import Actor as ThespianActor
 from thespian.actors import (
+    ActorAddress,
     ActorExitRequest,
     ActorSystem,
     ActorSystemMessage,
@@ -116,6 +117,11 @@ MAX_CHECKPOINT_BYTES = 16 * 1024 * 1024
 FAREWELL_TIMEOUT = timedelta(seconds=2)
 
 _bind_host = "127.0.0.1"
+
+
+def is_address(value: object) -> bool:
+    """Whether ``value`` is an actor address: a ``reply_to`` that arrives in a message must be one."""
+    return isinstance(value, ActorAddress)
 
 
 def _install_bind_patch() -> None:

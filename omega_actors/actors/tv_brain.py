@@ -1,0 +1,418 @@
+"""The TV brain under supervision: one ``tv_brain`` supervisor per TV.
+
+::
+
+    tv_brain (rest_for_one)
+      embedder   EmbedderActor  the process's shared ONNX session; embeds texts
+      memory     MemoryActor    the brain: SQLite memories + the HNSW index over them
+      (sync)                    the sync agent joins here (the federation issue)
+
+Callers talk to ``tv.<id>.memory`` by registered name: :class:`Observe`,
+:class:`Recommend`, :class:`AddItems`, :class:`ApplyPatterns`. When a
+request carries text (a query, new items), the memory actor hands it to the
+embedder with the caller's address, and the embedder passes the vectors back
+to the memory actor, which answers the caller. Nothing waits in a handler.
+
+Why the index is not an actor of its own: it is a cache of the memory's
+``items`` table and must change in the same step as that table (an item
+added, evicted or touched). Two actors would need a two-phase update across
+processes for no gain in isolation: the index is rebuilt from SQLite on any
+restart anyway. The embedder is separate because it is the expensive,
+shareable part (one ONNX session per process, about 60 MB) and the one
+native library most likely to fail on odd input.
+
+Durability: an :class:`Observed` reply is sent only after the episode is
+committed to SQLite (WAL). A restarted memory actor reopens the file and
+rebuilds a stale or corrupt index from it, so nothing acknowledged is lost
+when any of these processes is killed.
+
+Bad input (unknown media, NaN vectors, empty or over-long text, wrong
+dimensions) is answered with ``Refused`` and counted; it never crashes the
+actor, so a hostile caller cannot exhaust the supervisor's restart intensity.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..brain import (
+    Brain,
+    BrainSettings,
+    ConsolidatedPatterns,
+    Episode,
+    MediaItem,
+    Observation,
+    Recommendation,
+    RecommendContext,
+    shared_embedder,
+)
+from ..errors import BrainInputError
+from ..runtime import (
+    Actor,
+    ChildSpec,
+    Strategy,
+    Supervisor,
+    SupervisorSpec,
+    handler,
+    is_address,
+    logs,
+)
+from ..runtime.messages import Address, Done, Refused
+
+CONSOLIDATE_SECONDS = 60.0
+
+
+def names(tv: str) -> dict[str, str]:
+    """The registered names of one TV's actors."""
+    return {"embedder": f"tv.{tv}.embedder", "memory": f"tv.{tv}.memory"}
+
+
+# Requests a caller sends to tv.<id>.memory, and their answers.
+
+def _field(message: object, name: str, kind: type | tuple[type, ...]) -> Any:
+    """A request's field, checked: a message built elsewhere may lack it or hold anything."""
+    value = getattr(message, name, None)
+    if not isinstance(value, kind):
+        raise BrainInputError(f"{type(message).__name__}.{name}: expected {getattr(kind, '__name__', kind)}; got {type(value).__name__}")
+    return value
+
+
+def _reply_to(message: object) -> Address:
+    value = getattr(message, "reply_to", None)
+    if not is_address(value):
+        raise BrainInputError(f"{type(message).__name__}.reply_to: expected an actor address; got {type(value).__name__}")
+    return value
+
+
+@dataclass(frozen=True)
+class Observe:
+    observation: Observation
+
+    def check(self) -> Observation:
+        observation: Observation = _field(self, "observation", Observation)
+        observation.check()
+        return observation
+
+
+@dataclass(frozen=True)
+class Observed:
+    episode: int
+
+
+@dataclass(frozen=True)
+class Recommend:
+    context: RecommendContext
+
+    def check(self) -> RecommendContext:
+        context: RecommendContext = _field(self, "context", RecommendContext)
+        context.check()
+        return context
+
+
+@dataclass(frozen=True)
+class Recommendations:
+    items: tuple[Recommendation, ...]
+
+
+@dataclass(frozen=True)
+class AddItems:
+    items: tuple[MediaItem, ...]
+    vectors: np.ndarray | None = None  # embedded by the embedder when absent
+
+    def check(self) -> tuple[MediaItem, ...]:
+        items: tuple[MediaItem, ...] = _field(self, "items", tuple)
+        for item in items:
+            _field(_Box(item), "value", MediaItem).check()
+        _field(self, "vectors", (np.ndarray, type(None)))
+        return items
+
+
+@dataclass(frozen=True)
+class _Box:
+    value: object
+
+
+@dataclass(frozen=True)
+class ItemsAdded:
+    count: int
+    evicted: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ApplyPatterns:
+    patterns: ConsolidatedPatterns
+
+    def check(self) -> ConsolidatedPatterns:
+        patterns: ConsolidatedPatterns = _field(self, "patterns", ConsolidatedPatterns)
+        patterns.check()
+        return patterns
+
+
+@dataclass(frozen=True)
+class GetEpisodes:
+    """The most recent episodes, oldest first (tests and tools)."""
+
+    limit: int = 1000
+
+    def check(self) -> int:
+        limit: int = _field(self, "limit", int)
+        return max(1, min(limit, 100_000))
+
+
+@dataclass(frozen=True)
+class Episodes:
+    items: tuple[Episode, ...]
+
+
+@dataclass(frozen=True)
+class GetStats:
+    pass
+
+
+@dataclass(frozen=True)
+class BrainStats:
+    items: int
+    episodes: int
+    rebuilt_index: bool  # this instance found its index file stale or damaged and rebuilt it from SQLite
+
+
+# Between the two actors: the caller's address travels with the work.
+
+# They are checked like any request: a registered name can be reached by anyone in the cluster.
+
+@dataclass(frozen=True)
+class EmbedQuery:
+    context: RecommendContext
+    reply_to: Address
+
+    def check(self) -> RecommendContext:
+        _reply_to(self)
+        return Recommend(_field(self, "context", RecommendContext)).check()
+
+
+@dataclass(frozen=True)
+class QueryEmbedded:
+    context: RecommendContext
+    vector: np.ndarray
+    reply_to: Address
+
+    def check(self) -> RecommendContext:
+        _reply_to(self)
+        _field(self, "vector", np.ndarray)
+        return Recommend(_field(self, "context", RecommendContext)).check()
+
+
+@dataclass(frozen=True)
+class EmbedItems:
+    items: tuple[MediaItem, ...]
+    reply_to: Address
+
+    def check(self) -> tuple[MediaItem, ...]:
+        _reply_to(self)
+        return AddItems(_field(self, "items", tuple)).check()
+
+
+@dataclass(frozen=True)
+class ItemsEmbedded:
+    items: tuple[MediaItem, ...]
+    vectors: np.ndarray
+    reply_to: Address
+
+    def check(self) -> tuple[MediaItem, ...]:
+        _reply_to(self)
+        return AddItems(_field(self, "items", tuple), _field(self, "vectors", np.ndarray)).check()
+
+
+@dataclass(frozen=True)
+class Consolidate:
+    pass
+
+
+class EmbedderActor(Actor):
+    """Embeds texts for one TV's memory actor, on the process's shared session."""
+
+    def __init__(self, tv: str, settings: Mapping[str, Any] | None = None) -> None:
+        self.settings = BrainSettings.from_table(settings or {})
+        self.tv = tv
+
+    def started(self) -> None:
+        self.embedder = shared_embedder(self.settings.model_dir or None, threads=self.settings.threads,
+                                        max_chars=self.settings.max_text_chars)
+
+    @handler
+    def embed_query(self, message: EmbedQuery) -> QueryEmbedded | Refused | None:
+        try:
+            context = message.check()
+        except BrainInputError as exc:
+            return _refused(self, "EmbedQuery", exc)
+        try:
+            vector = self.embedder.embed(context.query)
+        except BrainInputError as exc:
+            self.send(message.reply_to, _refused(self, "Recommend", exc))
+            return None
+        return QueryEmbedded(context, vector, message.reply_to)
+
+    @handler
+    def embed_items(self, message: EmbedItems) -> ItemsEmbedded | Refused | None:
+        try:
+            items = message.check()
+        except BrainInputError as exc:
+            return _refused(self, "EmbedItems", exc)
+        try:
+            vectors = self.embedder.embed_many([item.text for item in items])
+        except BrainInputError as exc:
+            self.send(message.reply_to, _refused(self, "AddItems", exc))
+            return None
+        return ItemsEmbedded(items, vectors, message.reply_to)
+
+
+class MemoryActor(Actor):
+    """One TV's brain: owns its SQLite memory and its index."""
+
+    def __init__(self, tv: str, data_dir: str = "", settings: Mapping[str, Any] | None = None) -> None:
+        self.settings = BrainSettings.from_table(settings or {})
+        self.tv = tv
+        self.directory = Path(data_dir or self.settings.data_dir) / tv
+        self.brain: Brain | None = None
+
+    def started(self) -> None:
+        # Texts go to the embedder actor; this process never loads the model (about 60 MB).
+        self.brain = Brain.open(self.directory, None, self.settings)
+        if self.brain.rebuilt_index:
+            logs.emit(logging.INFO, "index_rebuilt", self.path, tv=self.tv, items=len(self.brain))
+        self.send_after(CONSOLIDATE_SECONDS, Consolidate())
+
+    def stopping(self, reason: object) -> None:
+        if self.brain is not None:
+            self.brain.close()
+
+    @handler
+    def observe(self, message: Observe) -> Observed | Refused:
+        try:
+            return Observed(self._brain.observe(message.check()))
+        except BrainInputError as exc:
+            return _refused(self, "Observe", exc)
+
+    @handler
+    def recommend(self, message: Recommend) -> Recommendations | Refused | None:
+        try:
+            context = message.check()
+            if context.query:
+                self.send_named(names(self.tv)["embedder"], EmbedQuery(context, self._caller()))
+                return None
+        except BrainInputError as exc:
+            return _refused(self, "Recommend", exc)
+        return self._recommend(context, None)
+
+    @handler
+    def query_embedded(self, message: QueryEmbedded) -> Refused | None:
+        try:
+            context = message.check()
+        except BrainInputError as exc:
+            return _refused(self, "QueryEmbedded", exc)
+        self.send(message.reply_to, self._recommend(context, message.vector))
+        return None
+
+    @handler
+    def add_items(self, message: AddItems) -> ItemsAdded | Refused | None:
+        try:
+            items = message.check()
+            if message.vectors is None:
+                self.send_named(names(self.tv)["embedder"], EmbedItems(items, self._caller()))
+                return None
+        except BrainInputError as exc:
+            return _refused(self, "AddItems", exc)
+        return self._add(items, message.vectors)
+
+    @handler
+    def items_embedded(self, message: ItemsEmbedded) -> Refused | None:
+        try:
+            items = message.check()
+        except BrainInputError as exc:
+            return _refused(self, "ItemsEmbedded", exc)
+        self.send(message.reply_to, self._add(items, message.vectors))
+        return None
+
+    @handler
+    def apply_patterns(self, message: ApplyPatterns) -> Done | Refused:
+        try:
+            self._brain.apply_patterns(message.check())
+        except BrainInputError as exc:
+            return _refused(self, "ApplyPatterns", exc)
+        return Done()
+
+    @handler
+    def episodes(self, message: GetEpisodes) -> Episodes | Refused:
+        try:
+            limit = message.check()
+        except BrainInputError as exc:
+            return _refused(self, "GetEpisodes", exc)
+        return Episodes(tuple(self._brain.reflexion.recent(limit)))
+
+    @handler
+    def stats(self, message: GetStats) -> BrainStats:
+        brain = self._brain
+        return BrainStats(len(brain), brain.reflexion.count(), brain.rebuilt_index)
+
+    @handler
+    def consolidate(self, message: Consolidate) -> None:
+        self._brain.consolidate()
+        self._brain.save_index()
+        self.send_after(CONSOLIDATE_SECONDS, Consolidate())
+
+    def _add(self, items: tuple[MediaItem, ...], vectors: np.ndarray) -> ItemsAdded | Refused:
+        try:
+            return ItemsAdded(len(items), tuple(self._brain.add_items(items, vectors)))
+        except BrainInputError as exc:
+            return _refused(self, "AddItems", exc)
+
+    def _recommend(self, context: RecommendContext, vector: np.ndarray | None) -> Recommendations | Refused:
+        # The query text was embedded by the embedder actor (or there was none).
+        try:
+            return Recommendations(tuple(self._brain.recommend_with(context, vector)))
+        except BrainInputError as exc:
+            return _refused(self, "Recommend", exc)
+
+    def _caller(self) -> Address:
+        sender = self.sender
+        if sender is None:
+            raise BrainInputError("a request with text needs a sender to answer")
+        return sender
+
+    @property
+    def _brain(self) -> Brain:
+        assert self.brain is not None, "started() opens the brain before any message"
+        return self.brain
+
+
+def _refused(actor: Actor, request: str, exc: BrainInputError) -> Refused:
+    """Bad input is answered and counted, never a crash: a hostile caller cannot use up the restart intensity."""
+    actor.ctx.count("refused")
+    logs.emit(logging.WARNING, "brain_input_refused", actor.path, request=request, reason=str(exc))
+    return Refused(request, str(exc))
+
+
+def tv_brain_spec(tv: str, *, data_dir: str = "", settings: Mapping[str, Any] | None = None,
+                  intensity: int = 5, period: float = 30.0) -> ChildSpec:
+    """One TV's supervisor, as ``config/brain/tree.toml`` declares it."""
+    table = dict(settings or {})
+    BrainSettings.from_table(table)  # refuse bad settings here, not in a child's start
+    registered = names(tv)
+    return Supervisor.child_spec(
+        f"tv-{tv}",
+        SupervisorSpec(
+            strategy=Strategy.REST_FOR_ONE,
+            intensity=intensity,
+            period=period,
+            children=(
+                EmbedderActor.child_spec("embedder", name=registered["embedder"], tv=tv, settings=table),
+                MemoryActor.child_spec("memory", name=registered["memory"], tv=tv, data_dir=data_dir, settings=table),
+            ),
+        ),
+    )

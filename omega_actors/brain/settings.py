@@ -1,0 +1,88 @@
+"""The ``[brain]`` table: how each TV brain embeds, indexes, learns and ranks.
+
+::
+
+    [brain]
+    data_dir = ".omega/brains"   # one directory per TV: memory.sqlite3, index.hnsw
+    model_dir = ""               # "" means the repository's models/
+    threads = 1                  # onnxruntime threads per shared session
+    max_text_chars = 1000        # longer texts are refused, not truncated silently
+    capacity = 10000             # items per brain; the least recently used are evicted
+    hnsw_m = 8
+    ef_construction = 100
+    ef_search = 64
+    success_fraction = 0.5       # watched at least this much: the recommendation worked
+    recent_window = 50           # episodes behind the recent-taste vector and the seen list
+    consolidate_every = 25       # observations between ReasoningBank consolidations
+    save_index_every = 200       # index changes between index file saves
+    prior_strength = 4.0         # how many trials the consolidated prior is worth
+    similarity_weight = 1.0      # ranking: cosine to the blended taste vector
+    skill_weight = 0.35          # ranking: the context's success rate for the item's genres
+    trend_weight = 0.15          # ranking: the constellation's item scores
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from omega_actors.brain.index import IndexParams
+from omega_actors.errors import ConfigError
+
+_COUNTS = ("threads", "max_text_chars", "capacity", "hnsw_m", "ef_construction", "ef_search",
+           "recent_window", "consolidate_every", "save_index_every")
+_WEIGHTS = ("prior_strength", "similarity_weight", "skill_weight", "trend_weight")
+
+
+@dataclass(frozen=True, slots=True)
+class BrainSettings:
+    data_dir: str = ".omega/brains"
+    model_dir: str = ""
+    threads: int = 1
+    max_text_chars: int = 1000
+    capacity: int = 10_000
+    hnsw_m: int = 8
+    ef_construction: int = 100
+    ef_search: int = 64
+    success_fraction: float = 0.5
+    recent_window: int = 50
+    consolidate_every: int = 25
+    save_index_every: int = 200
+    prior_strength: float = 4.0
+    similarity_weight: float = 1.0
+    skill_weight: float = 0.35
+    trend_weight: float = 0.15
+
+    def __post_init__(self) -> None:
+        for key in ("data_dir", "model_dir"):
+            if not isinstance(getattr(self, key), str):
+                raise ConfigError(f"expected a directory path; got {getattr(self, key)!r}", key=key)
+        for key in _COUNTS:
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"expected a whole number >= 1; got {value!r}", key=key)
+        for key in _WEIGHTS:
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+                raise ConfigError(f"expected a finite number >= 0; got {value!r}", key=key)
+        fraction = self.success_fraction
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
+            raise ConfigError(f"expected a fraction in (0, 1]; got {fraction!r}", key="success_fraction")
+
+    @property
+    def index_params(self) -> IndexParams:
+        return IndexParams(self.capacity, self.hnsw_m, self.ef_construction, self.ef_search)
+
+    @classmethod
+    def from_table(cls, table: Mapping[str, Any], *, file: str | None = None) -> BrainSettings:
+        """The ``[brain]`` table, checked; an error names the file and the key."""
+        accepted = [f.name for f in fields(cls)]
+        try:
+            for key in table:
+                if key not in accepted:
+                    raise ConfigError(f"unknown key {key!r}; expected one of: {', '.join(accepted)}", key=key)
+            return cls(**dict(table))
+        except ConfigError as exc:
+            raise ConfigError(exc.detail, file=file, key=f"brain.{exc.key}") from None
