@@ -129,7 +129,9 @@ class AddItems:
         items: tuple[MediaItem, ...] = _field(self, "items", tuple)
         for item in items:
             _field(_Box(item), "value", MediaItem).check()
-        _field(self, "vectors", (np.ndarray, type(None)))
+        vectors = _field(self, "vectors", (np.ndarray, type(None)))
+        if vectors is not None and (vectors.ndim != 2 or len(vectors) != len(items)):
+            raise BrainInputError(f"AddItems.vectors: expected {len(items)} rows of 384 numbers; got shape {vectors.shape}")
         return items
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from omega_actors.brain.catalogue import MediaItem, shared_item
+from omega_actors.brain.catalogue import MediaItem, is_text, shared_item
 from omega_actors.brain.embedder import Embedder, check_vector
 from omega_actors.brain.index import IndexUnusable, VectorIndex
 from omega_actors.brain.memory import (
@@ -73,8 +73,8 @@ class Observation:
     def check(self) -> None:
         """Raise BrainInputError unless every field is valid (also for one unpickled from elsewhere)."""
         media_id = getattr(self, "media_id", None)
-        if not isinstance(media_id, str) or not media_id:
-            raise BrainInputError(f"media_id must be a non-empty string; got {media_id!r}")
+        if not is_text(media_id) or not media_id:
+            raise BrainInputError(f"media_id must be non-empty UTF-8 text; got {media_id!r}")
         fraction = getattr(self, "watch_fraction", None)
         if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not (0.0 <= fraction <= 1.0):
             raise BrainInputError(f"watch_fraction must be a number in [0, 1]; got {fraction!r}")
@@ -83,8 +83,8 @@ class Observation:
         recommended = getattr(self, "recommended", None)
         if not isinstance(recommended, tuple) or len(recommended) > MAX_RECOMMENDED:
             raise BrainInputError(f"recommended must be a tuple of at most {MAX_RECOMMENDED} media ids")
-        if not all(isinstance(media, str) and media for media in recommended):
-            raise BrainInputError("recommended must hold non-empty media id strings")
+        if not all(is_text(media) and media for media in recommended):
+            raise BrainInputError("recommended must hold non-empty UTF-8 media id strings")
 
 
 class Brain:
@@ -104,8 +104,12 @@ class Brain:
         self._unsaved = 0
         self._since_consolidation = 0
         self.rebuilt_index = False
-        self.index = self._open_index()
-        self._load_recent()
+        try:
+            self.index = self._open_index()
+            self._load_recent()
+        except BaseException:
+            self.store.close()
+            raise
 
     @classmethod
     def open(cls, directory: str | Path, embedder: Embedder | None, settings: BrainSettings | None = None) -> Brain:
@@ -115,8 +119,10 @@ class Brain:
         return cls(folder, embedder, settings or BrainSettings())
 
     def close(self) -> None:
-        self.save_index()
-        self.store.close()
+        try:
+            self.save_index()
+        finally:
+            self.store.close()
 
     # Items.
 
@@ -124,8 +130,9 @@ class Brain:
         """Learn items (embedding their text unless ``vectors`` is given); returns the media ids evicted."""
         if vectors is None:
             vectors = self._embedder().embed_many([item.text for item in items])
-        if len(vectors) != len(items):
-            raise BrainInputError(f"{len(items)} items but {len(vectors)} vectors")
+        vectors = np.asarray(vectors) if isinstance(vectors, np.ndarray) else vectors
+        if not isinstance(vectors, np.ndarray) or vectors.ndim != 2 or len(vectors) != len(items):
+            raise BrainInputError(f"vectors must be an array of {len(items)} rows, one per item")
         units = [check_vector(vector, what=f"vector of {item.media_id!r}") for item, vector in zip(items, vectors)]
         batch = {item.media_id for item in items}
         new = len(batch - self._items.keys())
@@ -311,11 +318,27 @@ class Brain:
             reason = str(exc)
         log.info("brain %s: rebuilding the index (%s)", self.directory, reason)
         self.rebuilt_index = True
+        self._shrink_to_capacity()
         index = VectorIndex(self.settings.index_params)
         for label, vector in self.store.all_vectors():
-            index.add(label, vector)
-        index.save(path, version)
+            if index.add(label, vector):
+                raise AssertionError("the index evicted during a rebuild; the store must fit its capacity first")
+        index.save(path, self.store.items_version())
         return index
+
+    def _shrink_to_capacity(self) -> None:
+        """A lowered capacity: drop the oldest items not recently watched, from the store first."""
+        excess = len(self._by_label) - self.settings.capacity
+        if excess <= 0:
+            return
+        recent = {episode.media_id for episode in self.reflexion.recent(self.settings.recent_window)}
+        ordered = sorted(self._by_label, key=lambda label: (self._by_label[label].media_id in recent, label))
+        victims = ordered[:excess]
+        with self.store.transaction():
+            self.store.delete_items(victims)
+        for label in victims:
+            self._forget_label(label)
+        log.info("brain %s: dropped %d items over the capacity of %d", self.directory, excess, self.settings.capacity)
 
     def _load_recent(self) -> None:
         for episode in self.reflexion.recent(self.settings.recent_window):

@@ -10,6 +10,7 @@ import random
 import sys
 import weakref
 from dataclasses import dataclass
+from typing import TypeGuard
 
 from omega_actors.errors import BrainInputError
 
@@ -31,6 +32,17 @@ _NOUNS = (
 )
 
 
+def is_text(value: object) -> TypeGuard[str]:
+    """A str that can be stored and tokenized: lone surrogates (which pickle fine) cannot."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 @dataclass(frozen=True, slots=True, weakref_slot=True)
 class MediaItem:
     media_id: str
@@ -42,12 +54,12 @@ class MediaItem:
 
     def check(self) -> None:
         media_id, title, genres = (getattr(self, key, None) for key in ("media_id", "title", "genres"))
-        if not isinstance(media_id, str) or not media_id or len(media_id) > 200:
-            raise BrainInputError(f"media_id must be a string of 1-200 characters; got {media_id!r}")
-        if not isinstance(title, str) or not title.strip():
-            raise BrainInputError(f"media {media_id!r}: title must be non-empty text")
-        if not isinstance(genres, tuple) or not all(isinstance(g, str) and g and "|" not in g for g in genres):
-            raise BrainInputError(f"media {media_id!r}: genres must be a tuple of non-empty strings without '|'")
+        if not is_text(media_id) or not media_id or len(media_id) > 200:
+            raise BrainInputError(f"media_id must be UTF-8 text of 1-200 characters; got {media_id!r}")
+        if not is_text(title) or not title.strip() or len(title) > 1000:
+            raise BrainInputError(f"media {media_id!r}: title must be UTF-8 text of 1-1000 characters")
+        if not isinstance(genres, tuple) or not all(is_text(g) and g and "|" not in g for g in genres):
+            raise BrainInputError(f"media {media_id!r}: genres must be a tuple of non-empty UTF-8 strings without '|'")
 
     @property
     def text(self) -> str:

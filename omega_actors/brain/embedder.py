@@ -34,6 +34,7 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
+from omega_actors.brain.catalogue import is_text
 from omega_actors.errors import BrainInputError, ModelError
 
 DIMENSIONS = 384
@@ -126,6 +127,8 @@ class Embedder:
     def check_text(self, text: str) -> str:
         if not isinstance(text, str):
             raise BrainInputError(f"text must be a string; got {type(text).__name__}")
+        if not is_text(text):
+            raise BrainInputError("text is not valid UTF-8 (it holds a lone surrogate)")
         if not text.strip():
             raise BrainInputError("text must not be empty or only whitespace")
         if len(text) > self.max_chars:

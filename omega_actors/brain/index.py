@@ -74,6 +74,7 @@ class VectorIndex:
         self._index.set_ef(params.ef_search)
         self._index.set_num_threads(1)
         self._recency: OrderedDict[int, None] = OrderedDict()  # least recently used first
+        self._deleted: set[int] = set()  # labels hnswlib still holds, marked deleted
 
     def __len__(self) -> int:
         return len(self._recency)
@@ -93,10 +94,35 @@ class VectorIndex:
                 self._recency.move_to_end(label)
                 return []
             evicted = self._make_room(1)
-            self._grow_if_full()
-            self._index.add_items(unit[None, :], [label], replace_deleted=True)
+            if not self._revive(label):
+                self._grow_if_full()
+                self._index.add_items(unit[None, :], [label], replace_deleted=True)
+                self._prune_deleted()
+            else:
+                self._index.add_items(unit[None, :], [label], replace_deleted=False)
             self._recency[label] = None
             return evicted
+
+    def _revive(self, label: int) -> bool:
+        """Unmark a label hnswlib still holds as deleted.
+
+        Adding such a label as new would let hnswlib hand it another deleted
+        slot while its old entry lingers: two slots, one label, a corrupt
+        lookup. Unmarked, it is updated in place instead.
+        """
+        if label not in self._deleted:
+            return False
+        self._deleted.discard(label)
+        try:
+            self._index.unmark_deleted(label)
+        except RuntimeError:  # its slot has gone to another label since
+            return False
+        return True
+
+    def _prune_deleted(self) -> None:
+        # Deleted labels whose slots were reused leave hnswlib silently; forget them now and then.
+        if len(self._deleted) > 2 * self._index.get_max_elements():
+            self._deleted &= set(self._index.get_ids_list())
 
     def add_many(self, labels: Iterable[int], vectors: np.ndarray) -> list[int]:
         evicted: list[int] = []
@@ -109,6 +135,7 @@ class VectorIndex:
             if label not in self._recency:
                 return False
             self._index.mark_deleted(label)
+            self._deleted.add(label)
             del self._recency[label]
             return True
 
@@ -126,8 +153,19 @@ class VectorIndex:
             count = min(k, len(self._recency))
             if count == 0:
                 return []
-            labels, distances = self._index.knn_query(unit[None, :], k=count)
+            try:
+                labels, distances = self._index.knn_query(unit[None, :], k=count)
+            except RuntimeError:
+                # hnswlib cannot always reach `count` items through the graph (near-duplicates,
+                # churn, k close to the size): answer exactly instead.
+                return self._exact(unit, count)
         return [(int(label), 1.0 - float(distance)) for label, distance in zip(labels[0], distances[0])]
+
+    def _exact(self, unit: np.ndarray, count: int) -> list[tuple[int, float]]:
+        labels = list(self._recency)
+        similarities = self.vectors(labels) @ unit
+        order = np.argsort(-similarities, kind="stable")[:count]
+        return [(labels[i], float(similarities[i])) for i in order]
 
     def vectors(self, labels: list[int]) -> np.ndarray:
         """The stored unit vectors of ``labels`` (all present), one row each."""
@@ -153,6 +191,7 @@ class VectorIndex:
         while len(self._recency) + needed > self.params.capacity:
             label, _ = self._recency.popitem(last=False)
             self._index.mark_deleted(label)
+            self._deleted.add(label)
             evicted.append(label)
         return evicted
 
@@ -194,7 +233,8 @@ class VectorIndex:
             index = cls(params, _loaded_from=target)
         except RuntimeError as exc:
             raise IndexUnusable(f"{target}: hnswlib cannot load it ({exc})") from None
-        index._recency = OrderedDict.fromkeys(int(label) for label in sidecar.get("recency", []))
+        index._recency = OrderedDict.fromkeys(sidecar["recency"])
+        index._deleted = set(map(int, index._index.get_ids_list())) - set(index._recency)
         if len(index._recency) != sidecar.get("count"):
             raise IndexUnusable(f"{target}: sidecar and index disagree on the number of items")
         return index
@@ -211,8 +251,11 @@ def _read_sidecar(path: Path) -> dict:
         raise IndexUnusable(f"{path}: no index file yet") from None
     except (OSError, ValueError) as exc:
         raise IndexUnusable(f"{_sidecar(path)}: unreadable ({exc})") from None
-    if not isinstance(value, dict):
-        raise IndexUnusable(f"{_sidecar(path)}: not an object")
+    kinds = {"version": int, "count": int, "params": list, "sha256": str, "recency": list}
+    if not isinstance(value, dict) or any(not isinstance(value.get(key), kind) for key, kind in kinds.items()):
+        raise IndexUnusable(f"{_sidecar(path)}: not a sidecar (expected {', '.join(kinds)})")
+    if not all(isinstance(label, int) and not isinstance(label, bool) for label in value["recency"]):
+        raise IndexUnusable(f"{_sidecar(path)}: recency must list integer labels")
     return value
 
 

@@ -106,10 +106,12 @@ class MemoryStore:
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield self.db
+            self.db.execute("COMMIT")
         except BaseException:
-            self.db.execute("ROLLBACK")
+            # Also after a failed COMMIT (busy, disk full): never leave a transaction open.
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
             raise
-        self.db.execute("COMMIT")
 
     # Items: the index is a cache of this table, checked by items_version.
 

@@ -25,22 +25,23 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from omega_actors.brain.catalogue import is_text
 from omega_actors.errors import BrainInputError
 
 DAYPARTS = ("morning", "afternoon", "evening", "late_night")
 NEUTRAL_RATE = 0.5
-_MOOD = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+_MOOD = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 MAX_RESULTS = 100
 
 
 def check_daypart(daypart: object) -> str:
-    if daypart not in DAYPARTS:
+    if not isinstance(daypart, str) or daypart not in DAYPARTS:
         raise BrainInputError(f"daypart must be one of {', '.join(DAYPARTS)}; got {daypart!r}")
     return str(daypart)
 
 
 def check_mood(mood: object) -> str:
-    if not isinstance(mood, str) or not _MOOD.match(mood):
+    if not isinstance(mood, str) or not _MOOD.fullmatch(mood):
         raise BrainInputError(f"mood must be a lower-case word of 1-32 letters, digits, '_' or '-'; got {mood!r}")
     return mood
 
@@ -58,8 +59,8 @@ class RecommendContext:
     def check(self) -> None:
         check_daypart(getattr(self, "daypart", None))
         check_mood(getattr(self, "mood", None))
-        if not isinstance(getattr(self, "query", None), str):
-            raise BrainInputError(f"query must be text; got {type(self.query).__name__}")
+        if not is_text(getattr(self, "query", None)):
+            raise BrainInputError("query must be UTF-8 text")
         n = getattr(self, "n", None)
         if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_RESULTS:
             raise BrainInputError(f"n must be a whole number from 1 to {MAX_RESULTS}; got {n!r}")
@@ -102,8 +103,8 @@ class ConsolidatedPatterns:
             if not isinstance(table, Mapping):
                 raise BrainInputError(f"{kind} must be a mapping; got {type(table).__name__}")
             for key, value in table.items():
-                if not isinstance(key, str) or not key:
-                    raise BrainInputError(f"{kind}: keys must be non-empty strings; got {key!r}")
+                if not is_text(key) or not key or len(key) > 200:
+                    raise BrainInputError(f"{kind}: keys must be UTF-8 strings of 1-200 characters; got {key!r}")
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
                     raise BrainInputError(f"{kind}[{key!r}]: expected a number in [0, 1]; got {value!r}")
 

@@ -44,6 +44,14 @@ TV = "t1"
 MEMORY = names(TV)["memory"]
 
 
+def forged_context(**fields: object) -> RecommendContext:
+    """A context as a forged message could carry it: its own checks never ran."""
+    context = object.__new__(RecommendContext)
+    for name, value in {"daypart": "evening", "mood": "any", "query": "", "n": 10, **fields}.items():
+        object.__setattr__(context, name, value)
+    return context
+
+
 def brain_tree(data_dir: Path) -> SupervisorSpec:
     return SupervisorSpec(intensity=10, period=60, children=(tv_brain_spec(TV, data_dir=str(data_dir)),))
 
@@ -80,9 +88,14 @@ def test_a_brain_learns_items_and_observations_and_recommends(start_runtime: Cal
         (Observe("not an observation"), "Observe.observation"),  # type: ignore[arg-type]
         (ItemsEmbedded((MediaItem("a", "A"),), np.ones((1, 384)), "not an address"), "reply_to"),  # type: ignore[arg-type]
         (EmbedQuery.__new__(EmbedQuery), "EmbedQuery.reply_to"),
+        (Recommend(RecommendContext.__new__(RecommendContext)), "daypart"),
+        (Recommend(forged_context(query="bad \ud800 text")), "UTF-8"),
+        (AddItems((MediaItem("a", "A"),), np.array(1.0)), "rows"),
+        (AddItems((MediaItem("a", "A"),), np.ones((2, 384), dtype=np.float32)), "rows"),
     ],
     ids=["unknown-media", "over-long-text", "empty-text", "nan-vector", "wrong-dimension", "malformed-message",
-         "wrong-field-type", "forged-internal-message", "malformed-internal-message"],
+         "wrong-field-type", "forged-internal-message", "malformed-internal-message", "empty-context",
+         "lone-surrogate", "scalar-vectors", "too-many-vectors"],
 )
 def test_bad_input_is_refused_and_the_brain_keeps_running(
     start_runtime: Callable[..., Runtime], tmp_path: Path, request_: object, refusal: str

@@ -79,20 +79,63 @@ def test_a_full_brain_evicts_its_least_recently_used_items_from_index_and_store(
     small.close()
 
 
+def forged(**fields: object) -> Observation:
+    """An observation as an unpickled, forged message could hold it: its own checks never ran."""
+    observation = object.__new__(Observation)
+    defaults = {"media_id": "m1", "watch_fraction": 0.5, "daypart": "evening", "mood": "any", "recommended": ()}
+    for name, value in {**defaults, **fields}.items():
+        object.__setattr__(observation, name, value)
+    return observation
+
+
 @pytest.mark.parametrize(
-    "make, refusal",
+    "fields, refusal",
     [
-        (lambda: Observation("nope", 0.5, "evening"), "unknown media id"),
-        (lambda: Observation("m1", float("nan"), "evening"), "watch_fraction"),
-        (lambda: Observation("m1", 1.5, "evening"), "watch_fraction"),
-        (lambda: Observation("m1", 0.5, "brunch"), "daypart"),
-        (lambda: Observation("m1", 0.5, "evening", "Very Happy!"), "mood"),
+        ({"media_id": "nope"}, "unknown media id"),
+        ({"watch_fraction": float("nan")}, "watch_fraction"),
+        ({"watch_fraction": 1.5}, "watch_fraction"),
+        ({"daypart": "brunch"}, "daypart"),
+        ({"daypart": np.array(["evening", "morning"])}, "daypart"),
+        ({"mood": "Very Happy!"}, "mood"),
+        ({"mood": "happy\n"}, "mood"),
+        ({"recommended": ("m1", "\ud800")}, "UTF-8"),
+        ({"media_id": "m\ud800"}, "UTF-8"),
     ],
 )
-def test_bad_observations_are_refused_and_store_nothing(brain: Brain, make, refusal: str) -> None:
+def test_bad_observations_are_refused_and_store_nothing(brain: Brain, fields: dict, refusal: str) -> None:
     with pytest.raises(BrainInputError, match=refusal):
-        brain.observe(make())
+        brain.observe(forged(**fields))
     assert brain.reflexion.count() == 0
+
+
+def test_lowering_the_capacity_drops_the_oldest_unwatched_items_from_store_and_index(tmp_path: Path, embedder: Embedder, brain: Brain) -> None:
+    brain.observe(Observation("m0", 0.9, "evening"))
+    brain.close()
+    smaller = Brain.open(tmp_path / "tv", embedder, BrainSettings(capacity=10))
+    stored = {media for media, in smaller.store.db.execute("SELECT media_id FROM items")}
+    assert len(stored) == 10 and "m0" in stored
+    assert stored == {smaller._by_label[label].media_id for label in smaller.index.labels()}
+    assert len(smaller.recommend(RecommendContext("evening", n=10))) == 9
+    smaller.close()
+
+
+def test_a_search_hnsw_cannot_complete_is_answered_exactly(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(5, 384))
+    items = [MediaItem(f"d{i}", f"Near duplicate {i}") for i in range(300)]
+    vectors = np.stack([centres[i % 5] + 0.001 * rng.normal(size=384) for i in range(300)]).astype(np.float32)
+    brain = Brain.open(tmp_path / "dupes", None)
+    brain.add_items(items, vectors)
+    brain.observe(Observation("d0", 0.9, "evening"))
+    assert len(brain.recommend_with(RecommendContext("evening", n=100), None)) == 100
+    brain.close()
+
+
+def test_texts_without_an_embedder_are_refused_with_the_reason(tmp_path: Path) -> None:
+    bare = Brain.open(tmp_path / "bare", None)
+    with pytest.raises(BrainInputError, match="without an embedder"):
+        bare.add_items([MediaItem("a", "A")])
+    bare.close()
 
 
 def test_an_item_vector_with_nan_is_refused_and_nothing_is_stored(brain: Brain) -> None:
