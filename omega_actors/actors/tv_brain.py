@@ -128,16 +128,13 @@ class AddItems:
     def check(self) -> tuple[MediaItem, ...]:
         items: tuple[MediaItem, ...] = _field(self, "items", tuple)
         for item in items:
-            _field(_Box(item), "value", MediaItem).check()
+            if not isinstance(item, MediaItem):
+                raise BrainInputError(f"AddItems.items: expected MediaItem entries; got {type(item).__name__}")
+            item.check()
         vectors = _field(self, "vectors", (np.ndarray, type(None)))
         if vectors is not None and (vectors.ndim != 2 or len(vectors) != len(items)):
             raise BrainInputError(f"AddItems.vectors: expected {len(items)} rows of 384 numbers; got shape {vectors.shape}")
         return items
-
-
-@dataclass(frozen=True)
-class _Box:
-    value: object
 
 
 @dataclass(frozen=True)

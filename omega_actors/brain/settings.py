@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 from omega_actors.brain.index import IndexParams
 from omega_actors.errors import ConfigError
+from omega_actors.tables import settings_from_table
 
 _COUNTS = ("threads", "max_text_chars", "capacity", "hnsw_m", "ef_construction", "ef_search",
            "recent_window", "consolidate_every", "save_index_every")
@@ -78,11 +79,4 @@ class BrainSettings:
     @classmethod
     def from_table(cls, table: Mapping[str, Any], *, file: str | None = None) -> BrainSettings:
         """The ``[brain]`` table, checked; an error names the file and the key."""
-        accepted = [f.name for f in fields(cls)]
-        try:
-            for key in table:
-                if key not in accepted:
-                    raise ConfigError(f"unknown key {key!r}; expected one of: {', '.join(accepted)}", key=key)
-            return cls(**dict(table))
-        except ConfigError as exc:
-            raise ConfigError(exc.detail, file=file, key=f"brain.{exc.key}") from None
+        return settings_from_table(cls, table, section="brain", file=file)

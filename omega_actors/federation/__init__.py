@@ -6,7 +6,7 @@
 """
 
 from omega_actors.federation.aggregator import Aggregator, Released
-from omega_actors.federation.encoder import LocalPattern, PushBuilder, local_patterns
+from omega_actors.federation.encoder import LocalPattern, PushBuilder
 from omega_actors.federation.wire import (
     PULL_CAP,
     PUSH_CAP,
@@ -38,6 +38,5 @@ __all__ = [
     "WireError",
     "decode_reply",
     "encode_push",
-    "local_patterns",
     "pattern_id",
 ]

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -96,9 +96,6 @@ class Aggregator:
             return encode_refusal(Refusal(exc.reason), self.keys[device]) if known and device else None
         self._apply(device, seq, records)
         return encode_ack(Ack(device, seq), key)
-
-    def ingest_batch(self, frames: Iterable[bytes]) -> list[bytes | None]:
-        return [self.ingest(frame) for frame in frames]
 
     def _apply(self, device: str, seq: int, records: np.ndarray) -> None:
         last = self._last_seq.get(device, 0)

@@ -15,7 +15,7 @@ was never acknowledged is superseded by the next one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from omega_actors.federation.wire import (
@@ -93,7 +93,3 @@ class PushBuilder:
         fits = max(budget // RECORD.itemsize, 0)
         return sorted(changed, key=lambda s: (-s.trials, s.id))[:fits]
 
-
-def local_patterns(skills: Mapping[tuple[str, str], tuple[int, int]]) -> list[LocalPattern]:
-    """The brain's SkillLibrary statistics ((context, genre) -> (trials, successes)) as patterns."""
-    return [LocalPattern(f"{context}|{genre}", trials, successes) for (context, genre), (trials, successes) in skills.items()]

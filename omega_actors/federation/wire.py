@@ -195,7 +195,7 @@ def split_frame(frame: bytes, cap: int) -> tuple[Kind, bytes, bytes]:
     version, kind, body, mac = outer
     if version != SCHEMA_VERSION or isinstance(version, bool):
         raise WireError("version", f"schema version {version!r} is not {SCHEMA_VERSION}")
-    if isinstance(kind, bool) or kind not in {k.value for k in Kind}:
+    if isinstance(kind, bool) or not isinstance(kind, int) or kind not in {k.value for k in Kind}:
         raise WireError("kind", f"unknown frame kind {kind!r}")
     if not isinstance(body, bytes) or not isinstance(mac, bytes):
         raise WireError("malformed", "body and mac are bin fields")

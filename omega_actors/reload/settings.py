@@ -13,11 +13,12 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError
 from ..runtime.config import Config
+from ..tables import settings_from_table
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,16 +49,8 @@ def _seconds(key: str, value: object, allow_zero: bool) -> None:
 
 def reload_settings(config: Config) -> ReloadSettings:
     """The ``[reload]`` table of ``config``, checked; an error names the file and key."""
-    table = dict(config.tables.get("reload", {}))
-    file = config.sources.get("reload")
-    accepted = [f.name for f in fields(ReloadSettings)]
-    try:
-        for key in table:
-            if key not in accepted:
-                raise ConfigError(f"unknown key {key!r}; expected one of: {', '.join(accepted)}", key=key)
-        return ReloadSettings(**table)
-    except ConfigError as exc:
-        raise ConfigError(exc.detail, file=file, key=f"reload.{exc.key}") from None
+    table = config.tables.get("reload", {})
+    return settings_from_table(ReloadSettings, table, section="reload", file=config.sources.get("reload"))
 
 
 def state_path(config: Config, settings: ReloadSettings) -> Path:

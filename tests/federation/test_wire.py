@@ -64,6 +64,7 @@ def test_a_push_signed_with_another_key_is_refused() -> None:
         (b"", "malformed"),
         (msgpack.packb([2, 1, b"", b""]), "version"),
         (msgpack.packb([1, 9, b"", b""]), "kind"),
+        (msgpack.packb([1, {}, b"", b""]), "kind"),  # found by the fuzz test: an unhashable kind raised TypeError
         (msgpack.packb([1, 1, "text", b""]), "malformed"),
         (msgpack.packb({"a": 1}), "malformed"),
         (b"\x94" + b"\x01" * 2000, "oversize"),
