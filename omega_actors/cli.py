@@ -91,7 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     history.set_defaults(handler=_history)
 
     bench = commands.add_parser("bench", help="run a benchmark and print JSON")
-    bench.add_argument("suite", choices=("runtime", "config", "brain"))
+    bench.add_argument("suite", choices=("runtime", "config", "brain", "sync"))
     bench.add_argument("--json", action="store_true", help="print only the JSON result line")
     bench.add_argument("--quick", action="store_true", help="fewer rounds (for smoke tests)")
     bench.set_defaults(handler=_bench)
@@ -269,8 +269,9 @@ def _bench(args: argparse.Namespace) -> int:
     from .benchmarks import brain as brain_bench
     from .benchmarks import config as config_bench
     from .benchmarks import runtime as runtime_bench
+    from .benchmarks import sync as sync_bench
 
-    suite = {"runtime": runtime_bench, "config": config_bench, "brain": brain_bench}[args.suite]
+    suite = {"runtime": runtime_bench, "config": config_bench, "brain": brain_bench, "sync": sync_bench}[args.suite]
     result = suite.run(quick=args.quick, progress=None if args.json else print)
     print(json.dumps(result))
     return 0

@@ -5,7 +5,7 @@
     tv_brain (rest_for_one)
       embedder   EmbedderActor  the process's shared ONNX session; embeds texts
       memory     MemoryActor    the brain: SQLite memories + the HNSW index over them
-      (sync)                    the sync agent joins here (the federation issue)
+      sync       SyncAgent      pushes this TV's successful patterns, pulls the fleet's (when a sync link is set)
 
 Callers talk to ``tv.<id>.memory`` by registered name: :class:`Observe`,
 :class:`Recommend`, :class:`AddItems`, :class:`ApplyPatterns`. When a
@@ -70,7 +70,7 @@ CONSOLIDATE_SECONDS = 60.0
 
 def names(tv: str) -> dict[str, str]:
     """The registered names of one TV's actors."""
-    return {"embedder": f"tv.{tv}.embedder", "memory": f"tv.{tv}.memory"}
+    return {"embedder": f"tv.{tv}.embedder", "memory": f"tv.{tv}.memory", "sync": f"tv.{tv}.sync"}
 
 
 # Requests a caller sends to tv.<id>.memory, and their answers.
@@ -88,6 +88,17 @@ def _reply_to(message: object) -> Address:
     if not is_address(value):
         raise BrainInputError(f"{type(message).__name__}.reply_to: expected an actor address; got {type(value).__name__}")
     return value
+
+
+@dataclass(frozen=True)
+class GetSyncView:
+    """What the sync agent asks for: the statistics it may share, and the pattern keys it can read."""
+
+
+@dataclass(frozen=True)
+class SyncView:
+    patterns: tuple[tuple[str, int, int], ...]  # ("daypart|mood|genre", trials, successes)
+    vocabulary: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -179,6 +190,7 @@ class BrainStats:
     items: int
     episodes: int
     rebuilt_index: bool  # this instance found its index file stale or damaged and rebuilt it from SQLite
+    fleet_patterns: int = 0  # genre rates and trends applied from the constellation's last bundle
 
 
 # Between the two actors: the caller's address travels with the work.
@@ -357,7 +369,14 @@ class MemoryActor(Actor):
     @handler
     def stats(self, message: GetStats) -> BrainStats:
         brain = self._brain
-        return BrainStats(len(brain), brain.reflexion.count(), brain.rebuilt_index)
+        patterns = brain.patterns
+        return BrainStats(len(brain), brain.reflexion.count(), brain.rebuilt_index,
+                          len(patterns.genre_rates) + len(patterns.trends))
+
+    @handler
+    def sync_view(self, message: GetSyncView) -> SyncView:
+        brain = self._brain
+        return SyncView(tuple(brain.local_patterns()), tuple(brain.pattern_vocabulary()))
 
     @handler
     def consolidate(self, message: Consolidate) -> None:
@@ -398,20 +417,30 @@ def _refused(actor: Actor, request: str, exc: BrainInputError) -> Refused:
 
 
 def tv_brain_spec(tv: str, *, data_dir: str = "", settings: Mapping[str, Any] | None = None,
-                  intensity: int = 5, period: float = 30.0) -> ChildSpec:
-    """One TV's supervisor, as ``config/brain/tree.toml`` declares it."""
+                  intensity: int = 5, period: float = 30.0, sync: Mapping[str, Any] | None = None) -> ChildSpec:
+    """One TV's supervisor, as ``config/brain/tree.toml`` declares it.
+
+    ``sync`` (optional) configures the sync agent: ``link`` ("actors", "nats"
+    or "off"), ``nats_url``, ``nats_prefix``, ``tick`` (seconds between clock checks),
+    ``clock`` (a Clock) and the :class:`~omega_actors.federation.device.SyncSettings`
+    keys (``interval_min``, ``interval_max``, ``threshold``, ...).
+    """
+    from .sync_agent import SyncAgent
+
     table = dict(settings or {})
     BrainSettings.from_table(table)  # refuse bad settings here, not in a child's start
     registered = names(tv)
+    children = [
+        EmbedderActor.child_spec("embedder", name=registered["embedder"], tv=tv, settings=table),
+        MemoryActor.child_spec("memory", name=registered["memory"], tv=tv, data_dir=data_dir, settings=table),
+    ]
+    if sync is not None:
+        options = dict(sync)
+        agent = {key: options.pop(key) for key in ("link", "nats_url", "nats_prefix", "tick", "clock") if key in options}
+        SyncAgent(tv, data_dir, options, **agent)  # refuse bad sync settings here too
+        children.append(SyncAgent.child_spec("sync", name=registered["sync"], tv=tv, data_dir=data_dir or table.get("data_dir", ""),
+                                             sync=options, **agent))
     return Supervisor.child_spec(
         f"tv-{tv}",
-        SupervisorSpec(
-            strategy=Strategy.REST_FOR_ONE,
-            intensity=intensity,
-            period=period,
-            children=(
-                EmbedderActor.child_spec("embedder", name=registered["embedder"], tv=tv, settings=table),
-                MemoryActor.child_spec("memory", name=registered["memory"], tv=tv, data_dir=data_dir, settings=table),
-            ),
-        ),
+        SupervisorSpec(strategy=Strategy.REST_FOR_ONE, intensity=intensity, period=period, children=tuple(children)),
     )

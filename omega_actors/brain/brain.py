@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +35,7 @@ from omega_actors.brain.memory import (
     SkillLibrary,
 )
 from omega_actors.brain.ranking import (
+    DAYPARTS,
     NEUTRAL_RATE,
     Candidate,
     ConsolidatedPatterns,
@@ -220,6 +221,16 @@ class Brain:
         """Take the constellation's consolidated patterns (replacing the previous ones)."""
         self.reasoning.replace_patterns(patterns.as_tables())
 
+    def local_patterns(self) -> list[tuple[str, int, int]]:
+        """This TV's skill statistics as ("daypart|mood|genre", trials, successes): what sync may share."""
+        return [(f"{skill.context}|{skill.genre}", skill.trials, skill.successes) for skill in self.skills.all()]
+
+    def pattern_vocabulary(self) -> list[str]:
+        """Every pattern key this TV could use from the fleet: its dayparts, its moods and "*", its catalogue's genres."""
+        moods = {"*"} | {skill.context.split("|", 1)[1] for skill in self.skills.all()}
+        genres = {genre for _, item in self._items.values() for genre in item.genres}
+        return sorted(f"{daypart}|{mood}|{genre}" for daypart in DAYPARTS for mood in moods for genre in genres)
+
     @property
     def patterns(self) -> ConsolidatedPatterns:
         return ConsolidatedPatterns.from_tables(self.reasoning.patterns)
@@ -239,7 +250,21 @@ class Brain:
         seen = {media for media, _ in self._recent}
         candidates = self._candidates(taste, 3 * context.n + len(seen), seen)
         anchor = self._anchor()
-        return rank(candidates, context, self._skill, self.reasoning.patterns.get("item_score", {}), self.weights, anchor=anchor)
+        return rank(candidates, context, self._skill, self._trend_scores(candidates, context), self.weights, anchor=anchor)
+
+    def _trend_scores(self, candidates: list[Candidate], context: RecommendContext) -> Mapping[str, float]:
+        """Fleet trend per candidate: its item score, or its genres' trend in this daypart and mood."""
+        items = self.reasoning.patterns.get("item_score", {})
+        trends = self.reasoning.patterns.get("trend", {})
+        if not trends:
+            return items
+        scores = dict(items)
+        for candidate in candidates:
+            best = max((trends.get(f"{context.daypart}|{context.mood}|{genre}",
+                                   trends.get(f"{context.daypart}|*|{genre}", 0.0)) for genre in candidate.genres), default=0.0)
+            if best > scores.get(candidate.media_id, 0.0):
+                scores[candidate.media_id] = best
+        return scores
 
     def _taste(self, context: RecommendContext, query: np.ndarray | None) -> np.ndarray | None:
         profiles = self.reasoning.profiles

@@ -87,18 +87,21 @@ class ConsolidatedPatterns:
     """What the constellation sends back (the sync issue), in the brain's terms.
 
     ``genre_rates`` maps "daypart|mood|genre" (mood may be "*") to a fleet
-    success rate; ``item_scores`` maps media ids to a trend score in [0, 1].
-    The empty value is what a brain uses before its first sync.
+    success rate; ``item_scores`` maps media ids to a trend score in [0, 1];
+    ``trends`` maps "daypart|mood|genre" to a trend score in [0, 1] (a genre
+    rising in that context across the fleet). The empty value is what a
+    brain uses before its first sync.
     """
 
     genre_rates: Mapping[str, float] = field(default_factory=dict)
     item_scores: Mapping[str, float] = field(default_factory=dict)
+    trends: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.check()
 
     def check(self) -> None:
-        for kind in ("genre_rates", "item_scores"):
+        for kind in ("genre_rates", "item_scores", "trends"):
             table = getattr(self, kind, None)
             if not isinstance(table, Mapping):
                 raise BrainInputError(f"{kind} must be a mapping; got {type(table).__name__}")
@@ -109,11 +112,11 @@ class ConsolidatedPatterns:
                     raise BrainInputError(f"{kind}[{key!r}]: expected a number in [0, 1]; got {value!r}")
 
     def as_tables(self) -> dict[str, dict[str, float]]:
-        return {"genre_rate": dict(self.genre_rates), "item_score": dict(self.item_scores)}
+        return {"genre_rate": dict(self.genre_rates), "item_score": dict(self.item_scores), "trend": dict(self.trends)}
 
     @classmethod
     def from_tables(cls, tables: Mapping[str, Mapping[str, float]]) -> ConsolidatedPatterns:
-        return cls(dict(tables.get("genre_rate", {})), dict(tables.get("item_score", {})))
+        return cls(dict(tables.get("genre_rate", {})), dict(tables.get("item_score", {})), dict(tables.get("trend", {})))
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,14 +9,18 @@ A frame is a msgpack array ``[version, kind, body, mac]``:
   MAC covers ``version``, ``kind`` and these exact bytes, and it is checked
   before the body is decoded, so nothing an unauthenticated sender wrote is
   parsed past the outer array.
-- ``mac`` is HMAC-SHA256 under the device's key (from enrollment), cut to
-  16 bytes. Pushes and the answers to them are both signed, so a device
+- ``mac`` is keyed BLAKE2b (RFC 7693's MAC mode) under the device's 32-byte
+  key from enrollment, 16 bytes. It is a standard MAC in the standard
+  library, and 2-3x quicker than HMAC-SHA256 on this hardware, which
+  matters when one core verifies and signs tens of thousands of frames a
+  second. Pushes and the answers to them are both signed, so a device
   cannot be told a push arrived when it did not.
 
 A push body is ``[device, seq, patterns]``. ``patterns`` is one bin of
-7-byte records: a 4-byte pattern id (a hash of "daypart|mood|genre"), the
+7-byte records in ascending id order (so a reader checks that no id repeats
+in one pass, without sorting): a 4-byte pattern id (a hash of "daypart|mood|genre"), the
 trials as 2 bytes (saturating at 65,535, far past the weight clip), and the
-success rate quantized to one byte. A 1,024-byte push holds about 135
+success rate quantized to one byte. A 1,024-byte push holds about 140
 patterns, and a whole push decodes with one numpy call.
 Statistics are cumulative per device: the aggregator keeps each device's
 latest values, so a replayed or reordered push changes nothing, and a gap
@@ -47,7 +51,7 @@ RATE_STEPS = 255
 
 REASONS = (
     "malformed", "version", "kind", "oversize", "signature", "unknown_device",
-    "range", "replay", "duplicate_pattern",
+    "range", "replay", "duplicate_pattern", "unavailable",
 )
 
 
@@ -62,9 +66,10 @@ class WireError(Exception):
 
 class Kind(enum.IntEnum):
     PUSH = 1
-    PULL = 2
+    PULL = 2  # a device asks for its cohort's bundle
     ACK = 3
     ERROR = 4
+    BUNDLE = 5  # the answer to a pull
 
 
 def pattern_id(key: str) -> int:
@@ -118,9 +123,14 @@ class Ack:
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    """What an ingest answers a refused push with: the reason, never the detail of what it knows."""
+    """What an ingest answers a refused push with: the reason, never the detail of what it knows.
+
+    A ``replay`` refusal carries the device's last committed sequence number in ``seq``, so a device
+    that lost its own count (a reset, a restored backup) jumps past it instead of being refused forever.
+    """
 
     reason: str
+    seq: int = 0
 
 
 # Pattern records: fixed width, so a whole push decodes with one numpy call.
@@ -130,7 +140,8 @@ MAX_TRIALS = 65_535  # saturates: far past the weight clip, so nothing is lost b
 
 
 def pack_patterns(patterns: Iterable[PatternStat]) -> bytes:
-    rows = [(p.id, min(p.trials, MAX_TRIALS), p.rate_q) for p in patterns]
+    """Records in ascending id order: the one canonical encoding, which lets a reader check uniqueness in one pass."""
+    rows = sorted((p.id, min(p.trials, MAX_TRIALS), p.rate_q) for p in patterns)
     return np.array(rows, dtype=RECORD).tobytes() if rows else b""
 
 
@@ -143,8 +154,11 @@ def unpack_arrays(blob: bytes) -> np.ndarray:
         raise WireError("range", "a pattern with 0 trials")
     if (records["rate_q"] > RATE_STEPS).any():
         raise WireError("range", f"rate_q above {RATE_STEPS}")
-    if len(np.unique(records["id"])) != len(records):
+    ids = records["id"]
+    if (ids[1:] == ids[:-1]).any():
         raise WireError("duplicate_pattern", "a pattern id appears twice")
+    if (ids[1:] < ids[:-1]).any():
+        raise WireError("malformed", "pattern records are not in ascending id order")
     return records
 
 
@@ -155,12 +169,15 @@ def unpack_patterns(blob: bytes) -> tuple[PatternStat, ...]:
 # Frames.
 
 def _mac(key: bytes, kind: Kind, body: bytes) -> bytes:
-    signed = bytes((SCHEMA_VERSION, int(kind))) + body
-    return hmac.new(key, signed, hashlib.sha256).digest()[:MAC_BYTES]
+    return hashlib.blake2b(bytes((SCHEMA_VERSION, int(kind))) + body, key=key, digest_size=MAC_BYTES).digest()
 
 
 def _frame(kind: Kind, body: bytes, key: bytes) -> bytes:
     mac = _mac(key, kind, body)
+    if len(body) < 256:
+        # What msgpack itself writes for [version, kind, bin8, bin8], without two trips through it:
+        # the ingest signs one of these per push.
+        return bytes((0x94, SCHEMA_VERSION, int(kind), 0xC4, len(body))) + body + b"\xc4\x10" + mac
     return msgpack.packb([SCHEMA_VERSION, int(kind), body, mac], use_bin_type=True)
 
 
@@ -252,7 +269,7 @@ def encode_ack(ack: Ack, key: bytes) -> bytes:
 
 
 def encode_refusal(refusal: Refusal, key: bytes) -> bytes:
-    return _frame(Kind.ERROR, msgpack.packb([refusal.reason], use_bin_type=True), key)
+    return _frame(Kind.ERROR, msgpack.packb([refusal.reason, refusal.seq], use_bin_type=True), key)
 
 
 def decode_reply(frame: bytes, key: bytes) -> Ack | Refusal:
@@ -266,8 +283,10 @@ def decode_reply(frame: bytes, key: bytes) -> Ack | Refusal:
             raise WireError("range", f"ack seq must be a whole number from 1; got {seq!r}")
         return Ack(device, seq)
     if kind is Kind.ERROR:
-        (reason,) = _decode_body(body, 1)
+        reason, seq = _decode_body(body, 2)
         if reason not in REASONS:
             raise WireError("malformed", f"unknown refusal reason {reason!r}")
-        return Refusal(reason)
+        if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq < 1 << 63:
+            raise WireError("range", f"refusal seq must be a whole number >= 0; got {seq!r}")
+        return Refusal(reason, seq)
     raise WireError("kind", f"expected an ack or an error; got {kind.name}")
