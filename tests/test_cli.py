@@ -96,3 +96,14 @@ def test_the_runtime_benchmark_prints_its_keys_as_json():
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     for key in ("pingpong_ratio_simple", "pingpong_ratio_tcp", "restart_ms_simple_p50", "restart_ms_tcp_p50", "create_ms_tcp_p50"):
         assert figures[key] > 0, key
+
+
+@pytest.mark.slow
+def test_the_sync_benchmark_prints_sizes_within_the_caps_and_positive_rates():
+    result = run_py("bench", "sync", "--quick", "--json", timeout=600)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["push_bytes_p99"] <= 1024 and figures["patterns_per_push_p50"] >= 60
+    assert figures["pull_bytes_p99"] <= 5120
+    for key in ("decode_only_per_s", "ingest_per_s_sqlite", "publish_ms"):
+        assert figures[key] > 0, key

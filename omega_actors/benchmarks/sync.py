@@ -89,6 +89,13 @@ def fleet_frames(devices: int, pushes: int, seed: int = 7) -> tuple[list[tuple[s
     return enrolled, frames
 
 
+_SCRATCH: list[str] = []  # the run's temporary directory, removed when the run ends
+
+
+def _scratch(kind: str) -> str:
+    return tempfile.mkdtemp(prefix=f"{kind}-", dir=_SCRATCH[-1])
+
+
 def _percentile(values: Sequence[float], q: float) -> float:
     return float(np.percentile(np.asarray(values, dtype=float), q))
 
@@ -98,7 +105,7 @@ def _patterns_in(frame: bytes) -> int:
 
 
 def _decode_rate(enrolled: list[tuple[str, bytes]], frames: list[bytes]) -> float:
-    store_dir = tempfile.mkdtemp(prefix="omega-bench-decode-")
+    store_dir = _scratch("decode")
     constellation = Constellation(SQLiteConstellationStore(store_dir), ConstellationSettings(shards=4))
     for name, key in enrolled:
         _enroll_with(constellation, name, key)
@@ -186,7 +193,7 @@ def _nats_rate(enrolled: list[tuple[str, bytes]], frames: list[bytes]) -> float 
             await asyncio.gather(*(js.publish(f"{prefix}.push.bench", frame) for frame in frames[at : at + 1000]))
         await client.close()
 
-    store = SQLiteConstellationStore(tempfile.mkdtemp(prefix="omega-bench-nats-"))
+    store = SQLiteConstellationStore(_scratch("nats"))
     constellation = Constellation(store, ConstellationSettings(shards=4))
     for name, key in enrolled:
         _enroll_with(constellation, name, key)
@@ -215,7 +222,15 @@ def _pulls(constellation: Constellation, enrolled: list[tuple[str, bytes]]) -> l
 
 
 def run(quick: bool = False, progress: Progress = None) -> dict[str, object]:
-    say = progress or (lambda _: None)
+    with tempfile.TemporaryDirectory(prefix="omega-bench-sync-") as scratch:
+        _SCRATCH.append(scratch)
+        try:
+            return _run(quick, progress or (lambda _: None))
+        finally:
+            _SCRATCH.pop()
+
+
+def _run(quick: bool, say: Callable[[str], None]) -> dict[str, object]:
     devices, pushes = (1_000, 3) if quick else (10_000, 4)
     say(f"building signed pushes for {devices} devices x {pushes} ...")
     enrolled, frames = fleet_frames(devices, pushes)
@@ -225,7 +240,7 @@ def run(quick: bool = False, progress: Progress = None) -> dict[str, object]:
     say("ingest on SQLite ...")
     sqlite_rate = 0.0
     for attempt in range(PASSES):  # fresh stores; the best pass, as for decoding
-        store = SQLiteConstellationStore(tempfile.mkdtemp(prefix="omega-bench-sqlite-"))
+        store = SQLiteConstellationStore(_scratch("sqlite"))
         constellation = Constellation(store, ConstellationSettings(shards=4, weighting=Weighting(k=20)))
         sqlite_rate = max(sqlite_rate, _ingest_rate(constellation, enrolled, frames))
         if attempt < PASSES - 1:

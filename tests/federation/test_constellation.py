@@ -325,3 +325,25 @@ def test_a_push_whose_commit_was_cut_short_between_shards_is_never_acknowledged_
             builder.acknowledged(decode_reply(again.submit([frame])[0], key))
             assert set(released(again)) == {pattern_id(f"evening|*|g{n}") for n in range(4)}
             assert set(builder.acked) == set(released(again))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_any_pull_request_bytes_are_answered_refused_or_ignored_never_raised(data: st.DataObject) -> None:
+    with constellation(k=1) as c:
+        key = c.enroll("tv-1")
+        push(c, key, "tv-1", 1, PatternStat(5, 10, 250))
+        c.publish()
+        frame = bytearray(encode_pull_request(PullRequest("tv-1", "all", data.draw(st.integers(0, 3))), key))
+        if data.draw(st.booleans()):
+            frame = bytearray(data.draw(st.binary(max_size=300)))
+        else:
+            for _ in range(data.draw(st.integers(0, 3))):
+                frame[data.draw(st.integers(0, len(frame) - 1))] = data.draw(st.integers(0, 255))
+        reply = c.pull(bytes(frame))
+        if reply is not None:  # signed for the device: a bundle, or a refusal with a reason
+            try:
+                decode_bundle(reply, key)
+            except Exception:
+                assert isinstance(decode_reply(reply, key), Refusal)
+        assert released(c) == {5: (1, 10.0, pytest.approx(250 / 255))}
