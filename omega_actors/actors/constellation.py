@@ -36,7 +36,7 @@ import logging
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -267,7 +267,6 @@ class _Pending:
     batch: DecodedBatch
     senders: list[Address | None]
     parts: dict[int, bytes]  # shard -> packed rows not yet committed
-    started: float = field(default_factory=time.monotonic)
 
 
 class IngestActor(_StoreUser):

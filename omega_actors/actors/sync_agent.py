@@ -151,7 +151,7 @@ class SyncAgent(Actor):
     def _write(self, path: Path, data: bytes) -> None:
         """Atomically and durably: a torn key file would lock the TV out; a stale seq would look like replays."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
+        temporary = path.with_name(path.name + ".tmp")
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # the key is a secret
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(data)
@@ -162,8 +162,8 @@ class SyncAgent(Actor):
     def _begin(self, key: bytes) -> None:
         rng = random.Random()
         self.session = SyncSession(self.tv, key, self.settings, rng)
-        # Sequence numbers outlive this instance: a restarted agent that began at 1 again would have its
-        # pushes acknowledged as replays and never applied.
+        # Sequence numbers outlive this instance: a restarted agent that began at 1 again would see its
+        # pushes refused as replays until the constellation's answer made it jump.
         self.session.builder.seq = self._stored_seq()
         # The first sync comes at a random point of one interval: a fleet that boots together spreads out.
         self.session.due = self.clock.now() + rng.uniform(0, self.settings.interval_min)
