@@ -24,7 +24,11 @@ acknowledged is lost; nothing is counted twice.
 
 Trust: these actors trust the actor cluster, as everything on Thespian's
 transport must (it carries pickles). TVs on the ``actors`` link are code of
-that cluster; devices outside it speak only signed frames, over NATS.
+that cluster; devices outside it speak only signed frames, over NATS. Even
+so, the answers that make the ingest acknowledge (``ShardCommitted``) and
+the publisher release (``Aggregated``) must echo a random nonce from the
+request they answer, so a confused or buggy actor cannot make the
+constellation acknowledge what no shard committed.
 
 Storage: ``store_dir`` (SQLite, one file per shard) unless ``database_url``
 (or ``OMEGA_DATABASE_URL``) names a PostgreSQL database.
@@ -32,11 +36,13 @@ Storage: ``store_dir`` (SQLite, one file per shard) unless ``database_url``
 
 from __future__ import annotations
 
+import hmac
 import logging
 import math
+import secrets
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -135,12 +141,14 @@ class ShardAppend:
     batch: int
     shard: int
     rows: bytes  # pack_rows
+    nonce: bytes = b""  # echoed in ShardCommitted: only who saw this message can say it was committed
 
 
 @dataclass(frozen=True)
 class ShardCommitted:
     batch: int
     shard: int
+    nonce: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -151,6 +159,7 @@ class ShardTimeout:
 @dataclass(frozen=True)
 class Aggregate:
     round: int
+    nonce: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -158,6 +167,7 @@ class Aggregated:
     round: int
     shard: int
     rows: bytes  # AGGREGATE
+    nonce: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -191,6 +201,7 @@ class GetConstellationStats:
 @dataclass(frozen=True)
 class ConstellationStats:
     counts: dict[str, int]
+    pending: tuple[int, ...] = ()  # batches waiting for a shard's commit (the ingest's)
 
 
 # Settings: one flat TOML table, split into the parts' frozen dataclasses.
@@ -251,7 +262,7 @@ class ShardActor(_StoreUser):
             logs.emit(logging.WARNING, "shard_append_refused", self.path, reason=str(exc))
             return Refused("ShardAppend", str(exc))
         self.writer.commit(message.batch, rows)  # a batch id stored before is skipped
-        return ShardCommitted(message.batch, self.shard)
+        return ShardCommitted(message.batch, self.shard, message.nonce)
 
     @handler
     def aggregate(self, message: Aggregate) -> Aggregated:
@@ -259,7 +270,7 @@ class ShardActor(_StoreUser):
         self.writer.compact()
         quality = quality_array(stored_devices(self.store))
         rows = self.writer.state.aggregate(self.settings.weighting, quality)
-        return Aggregated(message.round, self.shard, rows.tobytes())
+        return Aggregated(message.round, self.shard, rows.tobytes(), message.nonce)
 
 
 @dataclass
@@ -267,6 +278,7 @@ class _Pending:
     batch: DecodedBatch
     senders: list[Address | None]
     parts: dict[int, bytes]  # shard -> packed rows not yet committed
+    nonce: bytes = field(default_factory=lambda: secrets.token_bytes(16))
 
 
 class IngestActor(_StoreUser):
@@ -348,13 +360,18 @@ class IngestActor(_StoreUser):
     def _send_parts(self, batch: int) -> None:
         pending = self.pending[batch]
         for shard, rows in pending.parts.items():
-            self.send_named(shard_name(shard), ShardAppend(batch, shard, rows))
+            self.send_named(shard_name(shard), ShardAppend(batch, shard, rows, pending.nonce))
         if pending.parts:
             self.send_after(self.shard_timeout, ShardTimeout(batch))
 
     @handler
     def committed(self, message: ShardCommitted) -> None:
         pending = self.pending.get(message.batch)
+        if pending is not None and not _same(message.nonce, pending.nonce):
+            # An ack before the commit would lose data: only the shard that got the part can answer for it.
+            self.ctx.count("refused")
+            logs.emit(logging.WARNING, "forged_commit_refused", self.path, batch=message.batch)
+            return
         if pending is not None:
             pending.parts.pop(message.shard, None)
             self._complete_if_done(message.batch)
@@ -393,7 +410,7 @@ class IngestActor(_StoreUser):
         counts = dict(self.ingest.counts)
         counts["devices"] = len(self.ingest.devices)
         counts["pending_batches"] = len(self.pending)
-        return ConstellationStats(counts)
+        return ConstellationStats(counts, tuple(sorted(self.pending)))
 
 
 class PublisherActor(_StoreUser):
@@ -410,6 +427,7 @@ class PublisherActor(_StoreUser):
         self.waiting: list[Address] = []
         self.counts: dict[str, int] = {}
         self.refreshed = 0.0
+        self.round_nonce = b""
 
     def started(self) -> None:
         store = self._open()
@@ -431,13 +449,14 @@ class PublisherActor(_StoreUser):
 
     def _start_round(self) -> None:
         self.round += 1
+        self.round_nonce = secrets.token_bytes(16)
         self.parts = {}
         self._ask_shards()
 
     def _ask_shards(self) -> None:
         for shard in range(self.settings.shards):
             if shard not in self.parts:
-                self.send_named(shard_name(shard), Aggregate(self.round))
+                self.send_named(shard_name(shard), Aggregate(self.round, self.round_nonce))
         self.send_after(ROUND_TIMEOUT, RoundTimeout(self.round))
 
     @handler
@@ -451,7 +470,7 @@ class PublisherActor(_StoreUser):
         if message.round != self.round or len(self.parts) >= self.settings.shards:
             return  # an answer to a round that a newer one replaced, or one that is complete
         if (not isinstance(message.rows, bytes) or len(message.rows) % AGGREGATE.itemsize
-                or message.shard not in range(self.settings.shards)):
+                or message.shard not in range(self.settings.shards) or not _same(message.nonce, self.round_nonce)):
             self.ctx.count("refused")
             return
         self.parts[message.shard] = np.frombuffer(message.rows, AGGREGATE)
@@ -486,6 +505,10 @@ class PublisherActor(_StoreUser):
     @handler
     def stats(self, message: GetConstellationStats) -> ConstellationStats:
         return ConstellationStats(dict(self.counts, bundle_version=self.publishing.publisher.version if self.publishing else 0))
+
+
+def _same(given: object, expected: bytes) -> bool:
+    return isinstance(given, bytes) and len(expected) > 0 and hmac.compare_digest(given, expected)
 
 
 def constellation_spec(*, store_dir: str = "", database_url: str = "", settings: Mapping[str, Any] | None = None,

@@ -20,6 +20,7 @@ from omega_actors.actors.constellation import (
     Published,
     PushFrame,
     PushReply,
+    ShardCommitted,
     constellation_spec,
 )
 from omega_actors.actors.sync_agent import SyncNow, SyncReport
@@ -136,6 +137,26 @@ def test_hostile_push_messages_are_refused_and_counted_and_the_ingest_keeps_runn
     counts = runtime.ask(INGEST, GetConstellationStats()).counts
     assert counts["malformed"] == 6 and counts["oversize"] == 1 and counts["accepted"] == 1
     assert [(n.path, n.restarts) for n in runtime.tree().walk()] == [(n.path, n.restarts) for n in before.walk()]
+
+
+def test_a_commit_answer_without_the_requests_nonce_acknowledges_nothing(
+    start_runtime: Callable[..., Runtime], tmp_path: Path
+) -> None:
+    tree = SupervisorSpec(children=(constellation_spec(store_dir=str(tmp_path), settings={"k": 1, "shards": 2},
+                                                       shard_timeout=0.5, publish_interval=0),))
+    runtime = start_runtime(tree, "simple")
+    enrolled = runtime.ask(INGEST, Enroll("tv-1"))
+    runtime.terminate_child("app/constellation/shards", "shard-1")  # its part of the next batch waits
+    patterns = [LocalPattern(f"evening|*|g{n}", 10, 10) for n in range(8)]  # enough to reach both shards
+    frame = PushBuilder("tv-1", enrolled.key).build(patterns)
+    with pytest.raises(AskTimeout):
+        runtime.ask(INGEST, PushFrame(frame), timeout=1)
+    (batch,) = runtime.ask(INGEST, GetConstellationStats()).pending
+    runtime.tell(INGEST, ShardCommitted(batch, 1, b"\0" * 16))
+    stats = runtime.ask(INGEST, GetConstellationStats())
+    assert stats.pending == (batch,) and stats.counts.get("accepted") == 1
+    runtime.restart_child("app/constellation/shards", "shard-1")  # the ingest sends the part again
+    wait_until(lambda: not runtime.ask(INGEST, GetConstellationStats()).pending, runtime, what="the batch to commit")
 
 
 def test_bad_constellation_settings_name_the_key() -> None:
