@@ -86,3 +86,21 @@ def test_any_bytes_as_a_pull_reply_are_counted_never_raised_or_applied(data: byt
     s = session()
     assert s.on_pull_reply(data) is None
     assert s.bundle_version == 0 and sum(s.counts.values()) == 1
+
+
+def test_a_replay_refusal_makes_the_device_jump_past_the_constellations_number_keeping_its_values() -> None:
+    s = session()
+    s.push_frame([LocalPattern("evening|*|Drama", 10, 10)])  # seq 1, but the constellation has seen 40
+    assert s.on_push_reply(encode_refusal(Refusal("replay", 40), KEY)) is False
+    assert s.builder.seq == 40 and not s.builder.acked
+    s.push_frame([LocalPattern("evening|*|Drama", 10, 10)])
+    assert s.builder.seq == 41 and pattern_id("evening|*|Drama") in s.builder.in_flight[41]
+
+
+def test_a_late_ack_for_an_earlier_push_is_applied_but_does_not_end_the_current_one() -> None:
+    s = session()
+    s.push_frame([LocalPattern("evening|*|Drama", 10, 10)])
+    s.push_frame([LocalPattern("evening|*|Drama", 12, 12), LocalPattern("evening|*|News", 9, 9)])
+    assert s.on_push_reply(encode_ack(Ack("tv-1", 1), KEY)) is None
+    assert s.on_push_reply(encode_ack(Ack("tv-1", 2), KEY)) is True
+    assert s.builder.acked[pattern_id("evening|*|News")] == (9, 255)
