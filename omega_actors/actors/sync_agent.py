@@ -27,7 +27,6 @@ starts above the last number the constellation committed for it.
 from __future__ import annotations
 
 import logging
-import os
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -39,8 +38,9 @@ from ..errors import ConfigError
 from ..federation.device import SyncSession, SyncSettings, bundle_tables
 from ..federation.encoder import LocalPattern
 from ..federation.transport import Link
-from ..runtime import Actor, Clock, MonotonicClock, handler, logs
+from ..runtime import Actor, Backoff, Clock, MonotonicClock, handler, logs
 from ..runtime.messages import Address
+from ..storage.files import write_atomically
 from ..tables import settings_from_table
 from .constellation import (
     INGEST,
@@ -151,13 +151,7 @@ class SyncAgent(Actor):
     def _write(self, path: Path, data: bytes) -> None:
         """Atomically and durably: a torn key file would lock the TV out; a stale seq would look like replays."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(path.name + ".tmp")
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # the key is a secret
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
+        write_atomically(path, data, mode=0o600)  # the key is a secret
 
     def _begin(self, key: bytes) -> None:
         rng = random.Random()
@@ -191,7 +185,8 @@ class SyncAgent(Actor):
         now = self.clock.now()
         if self.link_kind == "actors" and now >= self.enroll_due:
             self.enroll_attempts += 1
-            self.enroll_due = now + min(self.settings.backoff_max, self.settings.backoff_base * 2 ** min(self.enroll_attempts, 16))
+            backoff = Backoff(initial=self.settings.backoff_base, maximum=self.settings.backoff_max)
+            self.enroll_due = now + backoff.delay(self.enroll_attempts, random.random())
             self.send_named(INGEST, Enroll(self.tv))
 
     @handler

@@ -34,6 +34,7 @@ import numpy as np
 
 from omega_actors.brain.embedder import DIMENSIONS, check_vector
 from omega_actors.errors import BrainInputError
+from omega_actors.storage.files import write_atomically
 
 INITIAL_SLOTS = 1024
 
@@ -213,7 +214,7 @@ class VectorIndex:
             "recency": recency,
         }
         os.replace(temp, target)
-        _write_atomic(_sidecar(target), json.dumps(sidecar).encode())
+        write_atomically(_sidecar(target), json.dumps(sidecar).encode())
 
     @classmethod
     def load(cls, path: str | Path, version: int, params: IndexParams = IndexParams()) -> VectorIndex:
@@ -270,12 +271,3 @@ def _sha256(path: Path) -> str:
 def _fsync(path: Path) -> None:
     with path.open("rb") as handle:
         os.fsync(handle.fileno())
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    temp = path.with_name(path.name + ".tmp")
-    with temp.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temp, path)

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -35,6 +35,7 @@ from omega_actors.federation.wire import Ack, Refusal, decode_reply, pattern_id
 from omega_actors.storage.constellation import SQLiteConstellationStore
 from tests.conftest import require_service
 from tests.federation.nats_server_proc import settings
+from tests.runtime.conftest import wait_until
 
 NATS = "nats://127.0.0.1:4222"
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,15 +59,6 @@ def push_frame(name: str, key: bytes, n: int) -> bytes:
     frame = PushBuilder(name, key).build(patterns(n))
     assert frame is not None
     return frame
-
-
-def wait_until(happened: Callable[[], bool], what: str) -> None:
-    """Poll for an event that has no callback (a count in NATS), within a generous bound."""
-    deadline = time.monotonic() + WAIT
-    while not happened():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {WAIT:.0f} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def test_devices_get_their_signed_acks_and_pull_the_published_bundle_through_nats(tmp_path: Path, prefix: str) -> None:
@@ -155,7 +147,7 @@ def test_a_server_killed_after_committing_and_before_acking_loses_nothing_and_co
         with ThreadPoolExecutor(len(frames)) as pool:
             # The devices push once and wait: their answers can only come from the second server.
             replies = [pool.submit(link.push, frame, WAIT) for frame in frames]
-            wait_until(lambda: stored(prefix) == len(frames), "every push stored in the stream")
+            wait_until(lambda: stored(prefix) == len(frames), timeout=WAIT, what="every push stored in the stream")
             procs.append(start_server(store, prefix, tmp_path / "first", "--crash-after-commit"))
             assert procs[0].wait(WAIT) == 9, (tmp_path / "first.log").read_text()
             crashed = json.loads((tmp_path / "first" / "committed.json").read_text())["frames"]
