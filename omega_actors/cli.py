@@ -2,7 +2,10 @@
 
 ::
 
-    python run.py                      # = run: start config/'s tree and show it live
+    python run.py                      # = demo: a fleet of TV brains, a constellation, a summary
+    python run.py demo --tvs 2000 --days 3 --chaos --report runs/demo
+    python run.py eval --movielens DIR [--json] [--chaos]
+    python run.py run                  # start config/'s tree and show it live, with faults
     python run.py run --forever        # keep it running (Ctrl-C stops it in order)
     python run.py start                # run the operated system from the state repository
     python run.py status [--json]      # the live tree of the running system
@@ -28,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .errors import OmegaError
+from .errors import ConfigError, OmegaError
 from .runtime import Runtime, TreeNode, load_config, render_text, to_json
 from .runtime.logs import logging_config
 from .runtime.processes import exists
@@ -48,11 +51,22 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="run.py", description="omega_actors: supervised actors on Thespian")
-    _run_options(parser)  # `run` is the default command: its options work without it too
-    parser.set_defaults(handler=_run)
+    _demo_options(parser)  # `demo` is the default command: its options work without it too
+    parser.set_defaults(handler=_demo)
     commands = parser.add_subparsers(title="commands")
 
-    run = commands.add_parser("run", help="start the tree from the config directory and show it live (the default)")
+    demo = commands.add_parser("demo", help="a fleet of TV brains with a constellation, days of viewing (the default)")
+    _demo_options(demo)
+    demo.set_defaults(handler=_demo)
+
+    evaluate = commands.add_parser("eval", help="replay a MovieLens-format dataset through the fleet; Recall@10, NDCG@10")
+    evaluate.add_argument("--movielens", required=True, help="a directory with ratings.csv and movies.csv")
+    evaluate.add_argument("--rounds", type=int, default=24, help="sync rounds the replay is cut into (default: 24)")
+    evaluate.add_argument("--k", type=int, default=5, help="k-anonymity of every released pattern (default: 5)")
+    _fleet_options(evaluate)
+    evaluate.set_defaults(handler=_eval)
+
+    run = commands.add_parser("run", help="start the tree from the config directory and show it live, with faults")
     _run_options(run)
     run.set_defaults(handler=_run)
 
@@ -107,6 +121,66 @@ def _change_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--who", default="", help="who or what (default: user@host)")
     parser.add_argument("--window", type=float, help="override [reload] health_window (seconds)")
     parser.add_argument("--json", action="store_true")
+
+
+def _fleet_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workers", type=int, default=2, help="worker processes the TVs share (default: 2)")
+    parser.add_argument("--base", choices=("simple", "tcp"), default="tcp",
+                        help="tcp: one process per actor (default); simple: all in this process")
+    parser.add_argument("--chaos", action="store_true", help="kill -9 processes, raise in handlers, take TVs offline")
+    parser.add_argument("--data", default=".omega/fleet", help="where the run keeps its TVs and constellation")
+    parser.add_argument("--json", action="store_true", help="print only the JSON summary")
+
+
+def _demo_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tvs", type=int, default=300, help="simulated TVs (default: 300)")
+    parser.add_argument("--days", type=int, default=3, help="simulated days, four steps each (default: 3)")
+    parser.add_argument("--items", type=int, default=500, help="catalogue size (default: 500)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--report", help="write DIR/report.html, a self-contained page with plots")
+    _fleet_options(parser)
+
+
+def _checked_counts(**counts: int) -> None:
+    for name, value in counts.items():
+        if value < 1:
+            raise ConfigError(f"expected a whole number >= 1; got {value}", key=f"--{name}")
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .sim.demo import DemoOptions, progress_bar, run_demo, table
+
+    _checked_counts(tvs=args.tvs, days=args.days, items=args.items, workers=args.workers)
+    options = DemoOptions(Path(args.data), args.tvs, args.days, args.items, args.workers, args.base, args.chaos,
+                          args.seed, Path(args.report) if args.report else None)
+    if not args.json:
+        print(f"omega_actors demo: {args.tvs} TV brains in {args.workers} worker processes, a constellation, "
+              f"{args.days} simulated days{' with chaos' if args.chaos else ''} (starting...)", flush=True)
+    summary = run_demo(options, None if args.json else progress_bar)
+    if not args.json:
+        print(table(summary))
+        if "report" in summary:
+            print(f"report: {summary['report']}")
+    print(json.dumps(summary))
+    return 0 if summary["acked_observations_lost"] == 0 and summary["acked_deltas_lost"] == 0 else 1
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from .sim.evaluate import EvalOptions, run_eval
+
+    _checked_counts(rounds=args.rounds, k=args.k, workers=args.workers)
+    options = EvalOptions(Path(args.movielens), Path(args.data), args.rounds, args.workers, args.base, args.k, args.chaos)
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if not args.json:
+            print(f"  {stage} {done}{f'/{total}' if total else ''}", file=sys.stderr, flush=True)
+
+    result = run_eval(options, progress)
+    if not args.json:
+        for key in ("recall10_federated", "recall10_itemknn", "recall10_popularity", "ndcg10_federated", "ndcg10_itemknn"):
+            print(f"  {key:<22} {result[key]:.4f}")
+    print(json.dumps(result))
+    return 0 if result["acked_observations_lost"] == 0 and result["acked_deltas_lost"] == 0 else 1
 
 
 def _run_options(parser: argparse.ArgumentParser) -> None:

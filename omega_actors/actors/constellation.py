@@ -84,24 +84,30 @@ def shard_name(shard: int) -> str:
 
 # What TVs send, and what they get back.
 
+# ``tag`` is the sender's own label (a worker of many TVs names the TV), echoed back unread.
+
 @dataclass(frozen=True)
 class PushFrame:
     frame: bytes
+    tag: str = ""
 
 
 @dataclass(frozen=True)
 class PushReply:
     frame: bytes | None
+    tag: str = ""
 
 
 @dataclass(frozen=True)
 class PullFrame:
     frame: bytes
+    tag: str = ""
 
 
 @dataclass(frozen=True)
 class PullReply:
     frame: bytes | None
+    tag: str = ""
 
 
 @dataclass(frozen=True)
@@ -276,7 +282,7 @@ class ShardActor(_StoreUser):
 @dataclass
 class _Pending:
     batch: DecodedBatch
-    senders: list[Address | None]
+    senders: list[tuple[Address | None, str]]  # who sent each frame, and its tag
     parts: dict[int, bytes]  # shard -> packed rows not yet committed
     nonce: bytes = field(default_factory=lambda: secrets.token_bytes(16))
 
@@ -293,7 +299,7 @@ class IngestActor(_StoreUser):
                               f"got {batch_max!r}, {batch_wait!r}, {shard_timeout!r}")
         self.batch_max, self.batch_wait, self.shard_timeout = batch_max, batch_wait, shard_timeout
         self.ingest = Ingest(cap=self.settings.push_cap)
-        self.buffer: list[tuple[bytes, Address | None]] = []
+        self.buffer: list[tuple[bytes, Address | None, str]] = []
         self.generation = 0
         self.timer_armed = False
         self.pending: dict[int, _Pending] = {}
@@ -311,7 +317,8 @@ class IngestActor(_StoreUser):
     @handler
     def push(self, message: PushFrame) -> None:
         frame = message.frame if isinstance(message.frame, (bytes, bytearray)) else b""
-        self.buffer.append((bytes(frame), self.sender))
+        tag = message.tag if isinstance(message.tag, str) else ""
+        self.buffer.append((bytes(frame), self.sender, tag))
         if len(self.buffer) >= self.batch_max:
             self._flush()
         elif not self.timer_armed:
@@ -329,13 +336,13 @@ class IngestActor(_StoreUser):
         self.timer_armed = False
         if not self.buffer:
             return
-        frames, senders = zip(*self.buffer)
+        frames, senders, tags = zip(*self.buffer)
         self.buffer = []
         batch = self.ingest.decode(frames)
         self._refresh_unknown(batch, frames)
         self.next_batch += 1
         parts = {shard: pack_rows(rows) for shard, rows in enumerate(batch.by_shard(self.settings.shards)) if len(rows)}
-        self.pending[self.next_batch] = _Pending(batch, list(senders), parts)
+        self.pending[self.next_batch] = _Pending(batch, list(zip(senders, tags)), parts)
         self._send_parts(self.next_batch)
         self._complete_if_done(self.next_batch)
 
@@ -389,9 +396,9 @@ class IngestActor(_StoreUser):
         if pending is None or pending.parts:
             return
         del self.pending[batch]
-        for sender, reply in zip(pending.senders, self.ingest.committed(pending.batch)):
+        for (sender, tag), reply in zip(pending.senders, self.ingest.committed(pending.batch)):
             if sender is not None:
-                self.send(sender, PushReply(reply))
+                self.send(sender, PushReply(reply, tag))
 
     @handler
     def enroll(self, message: Enroll) -> Enrolled | Refused:
@@ -500,7 +507,7 @@ class PublisherActor(_StoreUser):
             self.devices = {d.name: d for d in stored_devices(self.store)}
             reply, verdict = answer_pull(bytes(frame), self.devices, self.store, self.settings)
         self.counts[verdict] = self.counts.get(verdict, 0) + 1
-        return PullReply(reply)
+        return PullReply(reply, message.tag if isinstance(message.tag, str) else "")
 
     @handler
     def stats(self, message: GetConstellationStats) -> ConstellationStats:

@@ -20,12 +20,19 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from omega_actors.brain.catalogue import MediaItem, is_text, shared_item
+from omega_actors.brain.cowatch import (
+    CowatchCounter,
+    FleetTable,
+    cowatch_scores,
+    item_ids,
+    similarity_rows,
+)
 from omega_actors.brain.embedder import Embedder, check_vector
 from omega_actors.brain.index import IndexUnusable, VectorIndex
 from omega_actors.brain.memory import (
@@ -97,7 +104,9 @@ class Brain:
         self.reflexion = ReflexionMemory(self.store)
         self.skills = SkillLibrary(self.store)
         self.reasoning = ReasoningBank(self.store)
-        self.weights = Weights(settings.similarity_weight, settings.skill_weight, settings.trend_weight, settings.prior_strength)
+        self.weights = Weights(settings.similarity_weight, settings.skill_weight, settings.trend_weight,
+                               settings.prior_strength, settings.cowatch_weight, settings.popularity_weight,
+                               settings.query_weight)
         self._items: dict[str, tuple[int, MediaItem]] = {}
         self._by_label: dict[int, MediaItem] = {}
         self._taste_cache: tuple[bool, np.ndarray | None] = (False, None)
@@ -105,9 +114,17 @@ class Brain:
         self._unsaved = 0
         self._since_consolidation = 0
         self.rebuilt_index = False
+        self.cowatch = CowatchCounter(settings.cowatch_window)
+        self.fleet = FleetTable()  # the constellation's released co-watch counts: a cache, pulled again after a restart
+        self._history: deque[str] = deque(maxlen=settings.history_limit)  # successes, oldest first
+        self._watched: set[str] = set()
+        self._catalogue_cache: tuple[int, list[str], np.ndarray] | None = None
+        self._items_version = 0
+        self._fleet_cache: tuple[tuple[int, int], np.ndarray, np.ndarray] | None = None  # key, cowatch, popularity
         try:
             self.index = self._open_index()
             self._load_recent()
+            self._load_history()
         except BaseException:
             self.store.close()
             raise
@@ -153,6 +170,7 @@ class Brain:
             self.index.add(label, vector)
             self._remember(label, item)
         self._taste_cache = (False, None)
+        self._items_version += 1
         self._changed(len(items) + len(evicted))
         return evicted_media
 
@@ -164,6 +182,7 @@ class Brain:
             self.index.delete(label)
             self._forget_label(label)
         self._taste_cache = (False, None)
+        self._items_version += 1
         self._changed(len(labels))
         return len(labels)
 
@@ -200,6 +219,9 @@ class Brain:
             self.skills.reload()  # the cache took writes the file did not
             raise
         self.index.touch(label)
+        self._watched.add(observation.media_id)
+        if success:
+            self._remember_success(observation.media_id)
         self._recent.append((observation.media_id, float(observation.watch_fraction)))
         self._taste_cache = (False, None)
         self._since_consolidation += 1
@@ -225,11 +247,40 @@ class Brain:
         """This TV's skill statistics as ("daypart|mood|genre", trials, successes): what sync may share."""
         return [(f"{skill.context}|{skill.genre}", skill.trials, skill.successes) for skill in self.skills.all()]
 
+    def cowatch_patterns(self) -> list[tuple[int, int]]:
+        """This TV's co-watch counts as (pattern id, count): items and pairs it watched to the end (see cowatch)."""
+        return self.cowatch.records()
+
+    def apply_fleet_page(self, lo: int, hi: int, ids: np.ndarray, support: np.ndarray) -> None:
+        """One page of the constellation's released counts: it replaces the table's range [lo, hi)."""
+        ids, support = np.asarray(ids), np.asarray(support, np.float64)
+        if ids.shape != support.shape or ids.ndim != 1 or not 0 <= lo <= hi <= 1 << 32:
+            raise BrainInputError("a fleet page is ids and supports of one length, over a range inside [0, 2**32]")
+        if len(ids) and ((np.diff(ids.astype(np.int64)) <= 0).any() or ids[0] < lo or ids[-1] >= hi):
+            raise BrainInputError("a fleet page's ids must ascend inside its range")
+        if not np.isfinite(support).all() or (support < 0).any():
+            raise BrainInputError("fleet supports are finite counts >= 0")
+        self.fleet.apply_page(lo, hi, ids, support)
+
+    def merge_fleet_records(self, ids: np.ndarray, support: np.ndarray) -> None:
+        """The headline page's best-supported records: the most popular items and pairs, before the full table."""
+        ids, support = np.asarray(ids), np.asarray(support, np.float64)
+        if ids.shape != support.shape or ids.ndim != 1 or len(np.unique(ids)) != len(ids):
+            raise BrainInputError("fleet records are distinct ids with one support each")
+        if not np.isfinite(support).all() or (support < 0).any():
+            raise BrainInputError("fleet supports are finite counts >= 0")
+        self.fleet.merge(ids, support)
+
     def pattern_vocabulary(self) -> list[str]:
         """Every pattern key this TV could use from the fleet: its dayparts, its moods and "*", its catalogue's genres."""
         moods = {"*"} | {skill.context.split("|", 1)[1] for skill in self.skills.all()}
         genres = {genre for _, item in self._items.values() for genre in item.genres}
         return sorted(f"{daypart}|{mood}|{genre}" for daypart in DAYPARTS for mood in moods for genre in genres)
+
+    def usual_daypart(self) -> str:
+        """The daypart of most recent episodes ("evening" with none): the context to rank for when none is given."""
+        dayparts = [episode.daypart for episode in self.reflexion.recent(self.settings.recent_window)]
+        return max(DAYPARTS, key=dayparts.count) if dayparts else "evening"
 
     @property
     def patterns(self) -> ConsolidatedPatterns:
@@ -241,14 +292,19 @@ class Brain:
         query = self._embedder().embed(context.query) if context.query else None
         return self.recommend_with(context, query)
 
-    def recommend_with(self, context: RecommendContext, query: np.ndarray | None) -> list[Recommendation]:
-        """As :meth:`recommend`, with the query text already embedded (the actors embed elsewhere)."""
+    def recommend_with(self, context: RecommendContext, query: np.ndarray | None, *,
+                       exhaustive: bool = False) -> list[Recommendation]:
+        """As :meth:`recommend`, with the query text already embedded (the actors embed elsewhere).
+
+        ``exhaustive`` scores every item instead of the best candidates of each signal (an evaluation
+        ranks the whole catalogue; a TV on screen needs milliseconds)."""
         context.check()
         if query is not None:
             query = check_vector(query, what="query vector")
         taste = self._taste(context, query)
-        seen = {media for media, _ in self._recent}
-        candidates = self._candidates(taste, 3 * context.n + len(seen), seen)
+        seen = self._watched if context.unseen_only else {media for media, _ in self._recent}
+        wanted = len(self._items) if exhaustive else min(3 * context.n + len(seen), len(self._items))
+        candidates = self._with_fleet(self._candidates(taste, wanted, seen), wanted, seen)
         anchor = self._anchor()
         return rank(candidates, context, self._skill, self._trend_scores(candidates, context), self.weights, anchor=anchor)
 
@@ -288,6 +344,68 @@ class Brain:
             if item is not None and item.media_id not in seen:
                 found.append(Candidate(item.media_id, item.title, item.genres, similarity))
         return found
+
+    def _with_fleet(self, candidates: list[Candidate], k: int, seen: set[str]) -> list[Candidate]:
+        """Each candidate's co-watch and popularity scores, plus the best co-watch items the taste missed."""
+        media, _ = self._catalogue()
+        cowatch, popularity = self._fleet_scores()
+        if not media or not (cowatch.any() or popularity.any()):
+            return candidates
+        position = {m: i for i, m in enumerate(media)}
+        chosen = {c.media_id: c for c in candidates}
+        for signal in (cowatch, popularity):
+            for i in np.argsort(-signal, kind="stable")[:k]:
+                if signal[i] <= 0:
+                    break
+                if media[i] not in chosen and media[i] not in seen:
+                    item = self._items[media[i]][1]
+                    chosen[media[i]] = Candidate(media[i], item.title, item.genres, 0.0)
+        top = float(cowatch.max()) or 1.0
+        # Popularity is for viewers the TV knows little about: it fades as their own history grows.
+        fade_after = self.settings.popularity_fade
+        fade = fade_after / (fade_after + len(self._history)) if fade_after > 0 else 0.0
+        popularity = popularity * fade
+        return [
+            replace(c, cowatch=float(cowatch[position[c.media_id]]) / top, popularity=float(popularity[position[c.media_id]]))
+            for c in chosen.values() if c.media_id in position
+        ]
+
+    def _catalogue(self) -> tuple[list[str], np.ndarray]:
+        if self._catalogue_cache is None or self._catalogue_cache[0] != self._items_version:
+            media = sorted(self._items)
+            self._catalogue_cache = (self._items_version, media, item_ids(media))
+        return self._catalogue_cache[1], self._catalogue_cache[2]
+
+    def _fleet_scores(self) -> tuple[np.ndarray, np.ndarray]:
+        """Recency-weighted co-watch and popularity (support over the largest) of every catalogue item, cached
+        until either side changes."""
+        key = (self.fleet.version, self._items_version)
+        if self._fleet_cache is None or self._fleet_cache[0] != key:
+            media, ids = self._catalogue()
+            known = [m for m in self._history if m in self._items]
+            cowatch = cowatch_scores(self.fleet, known, ids, self.settings.cowatch_decay)
+            support = self.fleet.lookup(ids)
+            popularity = support / support.max() if len(support) and support.max() > 0 else np.zeros(len(media))
+            self._fleet_cache = (key, cowatch, popularity)
+        return self._fleet_cache[1], self._fleet_cache[2]
+
+    def _remember_success(self, media_id: str) -> None:
+        self.cowatch.add(media_id)
+        if len(self._history) == self._history.maxlen:
+            self._fleet_cache = None  # the oldest item leaves the sum: recompute rather than carry its weight
+        self._history.append(media_id)
+        if self._fleet_cache is not None and self._fleet_cache[0] == (self.fleet.version, self._items_version):
+            # One step of the recency-weighted sum: older items fade by `decay`, the new one adds its row.
+            _, ids = self._catalogue()
+            row = similarity_rows(self.fleet, item_ids([media_id]), ids)[0]
+            key, cowatch, popularity = self._fleet_cache
+            self._fleet_cache = (key, cowatch * self.settings.cowatch_decay + row, popularity)
+
+    def _load_history(self) -> None:
+        """Every success, oldest first: the co-watch counts after a restart are the ones before it."""
+        for media_id in self.reflexion.successes(self.settings.success_fraction):
+            self._remember_success(media_id)
+        self._watched.update(self.reflexion.media_ids())
 
     def _cold_candidates(self, k: int, seen: set[str]) -> list[Candidate]:
         """No taste yet: the fleet's trending items, then the most recently learned ones."""

@@ -181,6 +181,15 @@ class ReflexionMemory:
     def ids(self) -> list[int]:
         return [int(row[0]) for row in self._db.execute("SELECT id FROM episodes ORDER BY id")]
 
+    def successes(self, fraction: float) -> Iterator[str]:
+        """The media ids of episodes watched to at least ``fraction``, oldest first."""
+        for row in self._db.execute("SELECT media_id FROM episodes WHERE watch_fraction >= ? ORDER BY id", (fraction,)):
+            yield row[0]
+
+    def media_ids(self) -> set[str]:
+        """Every media id ever observed."""
+        return {row[0] for row in self._db.execute("SELECT DISTINCT media_id FROM episodes")}
+
     def recent(self, limit: int) -> list[Episode]:
         rows = self._db.execute("SELECT * FROM episodes ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
         return [_episode(row) for row in reversed(rows)]

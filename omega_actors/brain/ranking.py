@@ -4,9 +4,11 @@ Nothing here touches a file, a model or an index, so it is tested directly.
 
 A recommendation's score is::
 
-    similarity_weight * cosine(taste, item)
+    similarity_weight * cosine(taste, item)         (query_weight when there is a query)
   + skill_weight      * best smoothed success rate of the item's genres in this context
   + trend_weight      * the constellation's score for the item (0 before any sync)
+  + popularity_weight * the item's fleet support, log-scaled to [0, 1]
+  + cowatch_weight    * the recency-weighted co-watch (item-kNN) score, scaled to [0, 1]
 
 The taste vector blends the query text (if any), the recent-taste vector and
 the consolidated profiles of this daypart and mood. Skill rates are smoothed
@@ -52,6 +54,7 @@ class RecommendContext:
     mood: str = "any"
     query: str = ""  # free text, e.g. "something like that thriller, but funnier"
     n: int = 10
+    unseen_only: bool = False  # rank every item this TV never played (not only those outside the recent window)
 
     def __post_init__(self) -> None:
         self.check()
@@ -64,6 +67,8 @@ class RecommendContext:
         n = getattr(self, "n", None)
         if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_RESULTS:
             raise BrainInputError(f"n must be a whole number from 1 to {MAX_RESULTS}; got {n!r}")
+        if not isinstance(getattr(self, "unseen_only", None), bool):
+            raise BrainInputError("unseen_only must be True or False")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +85,8 @@ class Candidate:
     title: str
     genres: tuple[str, ...]
     similarity: float  # cosine to the taste vector; 0 when there is no taste yet
+    cowatch: float = 0.0  # the fleet's co-watch score for this viewer's history, scaled to [0, 1]
+    popularity: float = 0.0  # the fleet's support for the item, log-scaled to [0, 1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +132,9 @@ class Weights:
     skill: float
     trend: float
     prior_strength: float
+    cowatch: float = 0.0
+    popularity: float = 0.0
+    query: float = 1.0  # the similarity weight when the viewer typed a query: what they asked for leads
 
 
 def blend(parts: Sequence[tuple[np.ndarray | None, float]]) -> np.ndarray | None:
@@ -163,8 +173,10 @@ def rank(candidates: Sequence[Candidate], context: RecommendContext, skill: Skil
             if stats[0] > best[0]:
                 best_genre, best = genre, stats
         trend = float(item_scores.get(candidate.media_id, 0.0))
-        parts = (weights.similarity * candidate.similarity, weights.skill * best[0], weights.trend * trend)
-        score = parts[0] + parts[1] + parts[2]
+        similarity = weights.query if context.query else weights.similarity
+        parts = (similarity * candidate.similarity, weights.skill * best[0],
+                 weights.trend * trend + weights.popularity * candidate.popularity, weights.cowatch * candidate.cowatch)
+        score = sum(parts)
         if math.isfinite(score):
             scored.append((-round(score, 6), candidate.media_id, candidate, parts, best_genre, best, trend))
     scored.sort(key=lambda entry: (entry[0], entry[1]))
@@ -174,11 +186,13 @@ def rank(candidates: Sequence[Candidate], context: RecommendContext, skill: Skil
     ]
 
 
-def _reason(parts: tuple[float, float, float], genre: str, skill: tuple[float, int, int], trend: float,
+def _reason(parts: tuple[float, ...], genre: str, skill: tuple[float, int, int], trend: float,
             context: RecommendContext, anchor: str) -> str:
     when = context.daypart.replace("_", " ")
     skill_counts = skill[1] >= 3 and skill[0] > NEUTRAL_RATE
-    leader = ("similarity", "skill", "trend")[max(range(3), key=lambda i: parts[i])]
+    leader = ("similarity", "skill", "trend", "cowatch")[max(range(4), key=lambda i: parts[i])]
+    if leader == "cowatch" and anchor:
+        return f"viewers who watched {anchor} also watched this"
     if context.query and leader == "similarity":
         return f"matches \u201c{context.query}\u201d"
     if leader == "skill" and skill_counts:

@@ -16,9 +16,16 @@
     consolidate_every = 25       # observations between ReasoningBank consolidations
     save_index_every = 200       # index changes between index file saves
     prior_strength = 4.0         # how many trials the consolidated prior is worth
-    similarity_weight = 1.0      # ranking: cosine to the blended taste vector
+    similarity_weight = 0.3      # ranking: cosine to the blended taste vector
+    query_weight = 1.0           # ranking: the same, when the viewer typed a query
     skill_weight = 0.35          # ranking: the context's success rate for the item's genres
     trend_weight = 0.15          # ranking: the constellation's item scores
+    cowatch_weight = 1.0         # ranking: recency-weighted item-kNN over the fleet's co-watch counts
+    popularity_weight = 1.0      # ranking: the item's fleet support over the largest...
+    popularity_fade = 3.0        # ...times fade / (fade + successes on this TV): the fleet's taste for newcomers
+    cowatch_window = 20          # successes this close count as watched together
+    cowatch_decay = 0.9          # the weight of a history item, per later success
+    history_limit = 500          # successes the co-watch score and the push remember
 """
 
 from __future__ import annotations
@@ -33,8 +40,9 @@ from omega_actors.errors import ConfigError
 from omega_actors.tables import settings_from_table
 
 _COUNTS = ("threads", "max_text_chars", "capacity", "hnsw_m", "ef_construction", "ef_search",
-           "recent_window", "consolidate_every", "save_index_every")
-_WEIGHTS = ("prior_strength", "similarity_weight", "skill_weight", "trend_weight")
+           "recent_window", "consolidate_every", "save_index_every", "cowatch_window", "history_limit")
+_WEIGHTS = ("prior_strength", "similarity_weight", "query_weight", "skill_weight", "trend_weight", "cowatch_weight",
+            "popularity_weight", "popularity_fade")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +60,16 @@ class BrainSettings:
     consolidate_every: int = 25
     save_index_every: int = 200
     prior_strength: float = 4.0
-    similarity_weight: float = 1.0
+    similarity_weight: float = 0.3
+    query_weight: float = 1.0
     skill_weight: float = 0.35
     trend_weight: float = 0.15
+    cowatch_weight: float = 1.0
+    popularity_weight: float = 1.0
+    popularity_fade: float = 3.0
+    cowatch_window: int = 20
+    cowatch_decay: float = 0.9
+    history_limit: int = 500
 
     def __post_init__(self) -> None:
         for key in ("data_dir", "model_dir"):
@@ -68,6 +83,9 @@ class BrainSettings:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
                 raise ConfigError(f"expected a finite number >= 0; got {value!r}", key=key)
+        decay = self.cowatch_decay
+        if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 < decay <= 1:
+            raise ConfigError(f"expected a number in (0, 1]; got {decay!r}", key="cowatch_decay")
         fraction = self.success_fraction
         if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
             raise ConfigError(f"expected a fraction in (0, 1]; got {fraction!r}", key="success_fraction")

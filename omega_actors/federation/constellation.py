@@ -26,6 +26,7 @@ import numpy as np
 
 from omega_actors.federation.bundle import (
     MAX_COHORT,
+    body_pages,
     bundle_frame,
     decode_pull_request,
     pull_device,
@@ -123,11 +124,13 @@ def answer_pull(frame: bytes, devices: Mapping[str, Device], store: Constellatio
         request = decode_pull_request(body)
         if request.cohort != settings.cohort:
             raise WireError("range", f"unknown cohort {request.cohort!r}")
-        stored = store.bundle(request.cohort)
+        stored = store.bundle(page_key(request.cohort, request.page))
         if stored is None:
-            raise WireError("unavailable", "no bundle published yet")
+            raise WireError("unavailable" if request.page == 0 else "range", f"no page {request.page} published")
         version, bundle_body = stored
-        body = unchanged_body(request.cohort, version) if request.have == version else bundle_body
+        if request.have == version:
+            bundle_body = unchanged_body(request.cohort, version, request.page, body_pages(bundle_body))
+        body = bundle_body
         # A bundle stored under a larger pull cap than today's is refused here, not sent oversize.
         return bundle_frame(body, device.key, settings.publish.pull_cap), "pulls"
     except WireError as exc:
@@ -152,8 +155,15 @@ class Publishing:
         self.store.put_state("privacy_spent", self.publisher.budget.to_bytes())
         if release is not None:
             self.store.put_state("trends", self.publisher.trends.to_bytes())
-            self.store.put_bundle(self.settings.cohort, release.version, release.body)
+            # Later pages first: a device that reads the new page 0 finds every page it names.
+            for page in range(len(release.bodies) - 1, -1, -1):
+                self.store.put_bundle(page_key(self.settings.cohort, page), release.version, release.bodies[page])
         return release
+
+
+def page_key(cohort: str, page: int) -> str:
+    """Where a page is stored: page 0 under the cohort's name (what a single-page release always was)."""
+    return cohort if page == 0 else f"{cohort}#{page}"
 
 
 def merge_aggregates(parts: Iterable[np.ndarray]) -> np.ndarray:

@@ -85,8 +85,13 @@ class SyncSession:
     rng: random.Random = field(default_factory=random.Random)
     due: float = 0.0
     failures: int = 0
-    bundle_version: int = 0
+    bundle_version: int = 0  # of page 0, the headline
     counts: dict[str, int] = field(default_factory=dict)
+    held: dict[int, int] = field(default_factory=dict)  # page -> the version of it this device holds
+    pages: int = 1  # in the latest release seen
+    latest: int = 0  # the newest version any answer mentioned
+    cursor: int = -1  # the page asked for last: the next stale one after it comes next
+    acked_seq: int = 0  # the push the last ack was for (a late one may be older than others acked)
     builder: PushBuilder = field(init=False)
 
     def __post_init__(self) -> None:
@@ -114,6 +119,7 @@ class SyncSession:
             answer = decode_reply(reply, self.key)
             if isinstance(answer, Ack):
                 self.builder.acknowledged(answer)
+                self.acked_seq = answer.seq
         except WireError as exc:
             self._count(f"bad_reply_{exc.reason}")
             return False
@@ -127,16 +133,38 @@ class SyncSession:
         return False
 
     def pull_frame(self) -> bytes:
-        return encode_pull_request(PullRequest(self.device, self.settings.cohort, self.bundle_version), self.key)
+        """One page per pull: the next page older than the newest release, or page 0 to hear of news."""
+        page = self.cursor = self.next_page()
+        request = PullRequest(self.device, self.settings.cohort, self.held.get(page, 0), page)
+        return encode_pull_request(request, self.key)
+
+    def next_page(self) -> int:
+        """The next page after the last one asked for that is older than the newest release; page 0 when none is.
+
+        Walking on from the last page (not from page 0) matters: releases come more often than syncs, and
+        a device that started over at page 0 after each one would never reach the last pages.
+        """
+        for step in range(1, self.pages + 1):
+            page = (self.cursor + step) % self.pages
+            if self.held.get(page, 0) < self.latest:
+                return page
+        return 0
+
+    @property
+    def caught_up(self) -> bool:
+        """Every page of the newest release seen is held (a device that never pulled is not caught up)."""
+        return self.latest > 0 and all(self.held.get(page, 0) >= self.latest for page in range(self.pages))
 
     def on_pull_reply(self, reply: bytes | None) -> Bundle | None:
         """A new bundle to apply, or None (unchanged, refused, unanswered or bad: see ``counts``)."""
         if reply is None:
             self._count("pull_unanswered")
+            self._start_over()
             return None
         try:
             bundle = decode_bundle(reply, self.key, self.settings.pull_cap)
         except WireError as exc:
+            self._start_over()  # a page refused or unreadable: ask page 0 next, which always names the release
             try:
                 refusal = decode_reply(reply, self.key)
                 self._count(f"pull_refused_{getattr(refusal, 'reason', 'ack')}")
@@ -144,10 +172,24 @@ class SyncSession:
                 self._count(f"bad_bundle_{exc.reason}")
             return None
         self._count("pull_bytes", len(reply))
-        if bundle.unchanged or bundle.version == self.bundle_version:
+        if bundle.page == 0 and bundle.version < self.latest:
+            # The constellation's versions went back (a restored store): what we hold is of another history.
+            self.held.clear()
+            self.latest = self.bundle_version = 0
+        self.latest = max(self.latest, bundle.version)
+        if bundle.version == self.latest:
+            self.pages = bundle.pages
+        if bundle.unchanged or bundle.version <= self.held.get(bundle.page, 0):
+            self.held[bundle.page] = max(self.held.get(bundle.page, 0), bundle.version)
             return None
-        self.bundle_version = bundle.version
+        self.held[bundle.page] = bundle.version
+        if bundle.page == 0:
+            self.bundle_version = bundle.version
         return bundle
+
+    def _start_over(self) -> None:
+        self.cursor = -1
+        self.pages = 1
 
     def finish(self, now: float, ok: bool) -> float:
         """Schedule the next sync; returns its time."""

@@ -35,11 +35,19 @@ from omega_actors.federation.wire import (
 
 @dataclass(frozen=True, slots=True)
 class LocalPattern:
-    """One pattern as the brain knows it: "daypart|mood|genre", trials and successes."""
+    """One pattern as the brain knows it: "daypart|mood|genre", trials and successes.
+
+    ``ident`` is the id when the brain computed it itself (co-watch items and pairs); ``key`` is then unused.
+    """
 
     key: str
     trials: int
     successes: int
+    ident: int | None = None
+
+    @property
+    def id(self) -> int:
+        return pattern_id(self.key) if self.ident is None else self.ident
 
     @property
     def rate(self) -> float:
@@ -81,7 +89,7 @@ class PushBuilder:
         for pattern in patterns:
             if pattern.trials < 1 or pattern.rate <= self.threshold:
                 continue
-            stat = PatternStat(pattern_id(pattern.key), min(pattern.trials, MAX_TRIALS), quantize(pattern.rate))
+            stat = PatternStat(pattern.id, min(pattern.trials, MAX_TRIALS), quantize(pattern.rate))
             # Two keys with one 4-byte id (rare): a push may carry an id once, so the better-evidenced wins.
             if stat.id not in by_id or stat.trials > by_id[stat.id].trials:
                 by_id[stat.id] = stat

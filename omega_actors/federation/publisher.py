@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from omega_actors.federation.bundle import encode_bundle_body
+from omega_actors.federation.bundle import encode_bundle_body, encode_pages
 from omega_actors.federation.shard import AGGREGATE
 from omega_actors.federation.wire import PULL_CAP
 
@@ -121,10 +121,15 @@ class PrivacyBudget:
 @dataclass(frozen=True, slots=True)
 class Release:
     version: int
-    body: bytes
-    patterns: int  # how many fitted the pull cap
+    body: bytes  # page 0, the headline
+    patterns: int  # how many fitted page 0
     trends: int
     noised: bool
+    pages: tuple[bytes, ...] = ()  # pages 1 and on: every released pattern, in id order
+
+    @property
+    def bodies(self) -> tuple[bytes, ...]:
+        return (self.body, *self.pages)
 
 
 @dataclass
@@ -153,8 +158,10 @@ class Publisher:
             noised = True
         trends = self.trends.update(released)
         self.version += 1
-        body, patterns, trend_count = encode_bundle_body(cohort, self.version, released, trends, self.settings.pull_cap)
-        return Release(self.version, body, patterns, trend_count, noised)
+        pages = encode_pages(cohort, self.version, released, self.settings.pull_cap)
+        body, patterns, trend_count = encode_bundle_body(cohort, self.version, released, trends,
+                                                         self.settings.pull_cap, len(pages) + 1)
+        return Release(self.version, body, patterns, trend_count, noised, tuple(pages))
 
 
 def _noised(released: np.ndarray, epsilon: float, max_weight: float) -> np.ndarray:
