@@ -197,8 +197,8 @@ def _reason(parts: tuple[float, ...], genre: str, skill: tuple[float, int, int],
         return f"matches \u201c{context.query}\u201d"
     if leader == "skill" and skill_counts:
         return f"you usually finish {genre} in the {when} ({skill[2]} of {skill[1]})"
-    if leader == "trend" and trend > 0:
-        return "popular with viewers like you right now"
+    if leader == "trend":
+        return "popular with viewers like you right now" if trend > 0 else "popular across the fleet"
     if parts[0] > 0 and anchor:
         return f"because you watched {anchor}"
     if skill_counts:

@@ -151,7 +151,7 @@ def encode_pages(cohort: str, version: int, patterns: np.ndarray, cap: int = PUL
     """
     _check_cohort(cohort)
     ordered = patterns[np.argsort(patterns["pattern"], kind="stable")]
-    per_page = max(_record_budget(cohort, version, cap) // PATTERN_RECORD.itemsize, 1)
+    per_page = page_capacity(cohort, version, cap)
     # An empty release is one empty page over every id: it clears what devices held.
     chunks = [ordered[start:start + per_page] for start in range(0, len(ordered), per_page)] or [ordered]
     if len(chunks) + 1 > MAX_PAGES:
@@ -162,6 +162,11 @@ def encode_pages(cohort: str, version: int, patterns: np.ndarray, cap: int = PUL
                        bounds[page], bounds[page + 1]], use_bin_type=True)
         for page, chunk in enumerate(chunks)
     ]
+
+
+def page_capacity(cohort: str, version: int, cap: int = PULL_CAP) -> int:
+    """Pattern records one page holds under ``cap``."""
+    return max(_record_budget(cohort, version, cap) // PATTERN_RECORD.itemsize, 1)
 
 
 def unchanged_body(cohort: str, version: int, page: int = 0, pages: int = 1) -> bytes:
@@ -250,5 +255,5 @@ def _check_cohort(cohort: object) -> None:
 
 __all__ = [
     "Bundle", "PullRequest", "body_pages", "bundle_frame", "decode_bundle", "decode_pull_request",
-    "encode_bundle_body", "encode_pages", "encode_pull_request", "pull_device", "support_of", "unchanged_body",
+    "encode_bundle_body", "encode_pages", "encode_pull_request", "page_capacity", "pull_device", "support_of", "unchanged_body",
 ]

@@ -28,7 +28,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from omega_actors.federation.bundle import encode_bundle_body, encode_pages
+from omega_actors.federation.bundle import (
+    MAX_PAGES,
+    encode_bundle_body,
+    encode_pages,
+    page_capacity,
+)
 from omega_actors.federation.shard import AGGREGATE
 from omega_actors.federation.wire import PULL_CAP
 
@@ -156,12 +161,22 @@ class Publisher:
                 return None
             released = _noised(released, self.settings.epsilon, max_weight)
             noised = True
+        version = self.version + 1
+        pages = encode_pages(cohort, version, _most_supported(released, cohort, version, self.settings.pull_cap),
+                             self.settings.pull_cap)
         trends = self.trends.update(released)
-        self.version += 1
-        pages = encode_pages(cohort, self.version, released, self.settings.pull_cap)
-        body, patterns, trend_count = encode_bundle_body(cohort, self.version, released, trends,
+        body, patterns, trend_count = encode_bundle_body(cohort, version, released, trends,
                                                          self.settings.pull_cap, len(pages) + 1)
-        return Release(self.version, body, patterns, trend_count, noised, tuple(pages))
+        self.version = version
+        return Release(version, body, patterns, trend_count, noised, tuple(pages))
+
+
+def _most_supported(released: np.ndarray, cohort: str, version: int, cap: int) -> np.ndarray:
+    """What fits the largest release (MAX_PAGES pages): the patterns most devices reported."""
+    fits = (MAX_PAGES - 1) * page_capacity(cohort, version, cap)
+    if len(released) <= fits:
+        return released
+    return released[np.argsort(-released["devices"].astype(np.int64), kind="stable")[:fits]]
 
 
 def _noised(released: np.ndarray, epsilon: float, max_weight: float) -> np.ndarray:

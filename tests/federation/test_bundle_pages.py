@@ -9,16 +9,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from omega_actors.federation.bundle import (
+    MAX_PAGES,
     PATTERN_RECORD,
     bundle_frame,
     decode_bundle,
     encode_pages,
+    page_capacity,
     support_of,
 )
 from omega_actors.federation.constellation import Constellation, ConstellationSettings
 from omega_actors.federation.device import SyncSession, SyncSettings
 from omega_actors.federation.encoder import LocalPattern
-from omega_actors.federation.publisher import PublishSettings
+from omega_actors.federation.publisher import Publisher, PublishSettings
 from omega_actors.federation.shard import AGGREGATE, Weighting
 from omega_actors.federation.wire import WireError
 from omega_actors.storage.constellation import SQLiteConstellationStore
@@ -111,3 +113,16 @@ def test_a_device_whose_constellation_went_back_in_versions_starts_over(tmp_path
     older = bundle_frame(msgpack.packb(["all", 2, b"", b"", 0, 3, 0, 0], use_bin_type=True), KEY)
     assert session.on_pull_reply(older) is not None
     assert (session.latest, session.held, session.pages) == (2, {0: 2}, 3)
+
+
+def test_a_release_too_large_for_every_page_keeps_the_best_supported_and_stays_consistent() -> None:
+    publisher = Publisher(PublishSettings(pull_cap=256))
+    per_page = page_capacity("all", 1, 256)
+    rows = released(list(range(10, 10 + (MAX_PAGES - 1) * per_page + 50)))
+    release = publisher.release(rows, "all", 100.0)
+    assert release is not None and release.version == publisher.version == 1
+    assert len(release.pages) == MAX_PAGES - 1
+    kept = np.concatenate([decode_bundle(bundle_frame(body, KEY, 256), KEY, 256).records["id"] for body in release.pages])
+    dropped = set(rows["pattern"].tolist()) - set(kept.tolist())
+    assert len(dropped) == 50
+    assert max(rows["devices"][np.isin(rows["pattern"], list(dropped))]) <= min(rows["devices"][np.isin(rows["pattern"], kept)])
