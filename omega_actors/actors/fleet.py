@@ -147,7 +147,7 @@ class Retry:
 
 
 class FleetWorkerActor(Actor):
-    """A shell around a :class:`FleetWorker`: its TVs are ``tv-<first>`` ... ``tv-<first + count - 1>``."""
+    """A shell around a :class:`FleetWorker` of the TVs it was given (:func:`fleet_spec` deals them round-robin)."""
 
     def __init__(self, index: int, tvs: Sequence[str], directory: str, brain: Mapping[str, Any] | None = None,
                  sync: Mapping[str, Any] | None = None, sync_timeout: float = 20.0) -> None:
