@@ -220,10 +220,11 @@ class FleetWorkerActor(Actor):
         offline = message.offline if isinstance(message.offline, frozenset) else frozenset()
         for tv, push, pull in self.worker.sync_frames(message.now, self.tvs if message.sync_all else None, offline):
             self.outstanding[tv], self.ok[tv] = 1, True
+            tag = f"{tv}#{message.step}"  # the round too: a late answer must not settle this step's sync
             if push is not None:
                 self.outstanding[tv] += 1
-                self.send_named(INGEST, PushFrame(push, tv))
-            self.send_named(PUBLISHER, PullFrame(pull, tv))
+                self.send_named(INGEST, PushFrame(push, tag))
+            self.send_named(PUBLISHER, PullFrame(pull, tag))
         if self.outstanding:
             self.send_after(self.sync_timeout, SyncTimeout(message.step))
         else:
@@ -231,26 +232,35 @@ class FleetWorkerActor(Actor):
 
     @handler
     def push_reply(self, message: PushReply) -> None:
-        if self.worker is None or not isinstance(message.tag, str):
+        tv, current = self._tagged(message.tag)
+        if self.worker is None or tv is None:
             return
-        acked = self.worker.push_replied(message.tag, message.frame)
+        acked = self.worker.push_replied(tv, message.frame)
         if acked is not None:
-            self.acked.append((message.tag, *acked))  # reported with this step's answer, or the next one's
-        elif message.tag in self.outstanding:
-            self.ok[message.tag] = False
-        self._answered(message.tag)
+            self.acked.append((tv, *acked))  # reported with this step's answer, or the next one's
+        elif current:
+            self.ok[tv] = False
+        if current:
+            self._answered(tv)
 
     @handler
     def pull_reply(self, message: PullReply) -> None:
-        if self.worker is None or not isinstance(message.tag, str):
+        tv, current = self._tagged(message.tag)
+        if self.worker is None or tv is None:
             return
-        if not self.worker.pull_replied(message.tag, message.frame) and message.tag in self.outstanding:
-            self.ok[message.tag] = False
-        self._answered(message.tag)
+        if not self.worker.pull_replied(tv, message.frame) and current:
+            self.ok[tv] = False
+        if current:
+            self._answered(tv)
+
+    def _tagged(self, tag: object) -> tuple[str | None, bool]:
+        """The TV a reply is for, and whether it answers this step's sync (a late one is applied, not counted)."""
+        if not isinstance(tag, str):
+            return None, False
+        tv, _, step = tag.rpartition("#")
+        return tv, step == str(self.step) and tv in self.outstanding
 
     def _answered(self, tv: str) -> None:
-        if tv not in self.outstanding:
-            return  # late: applied above, but this step no longer waits for it
         self.outstanding[tv] -= 1
         if self.outstanding[tv] == 0:
             self._finish(tv)
