@@ -97,7 +97,6 @@ class Played:
     frames: dict[str, int]  # what crossed the link, by kind, since the last report
     syncs_ok: int
     syncs_failed: int
-    unenrolled: int
     caught_up: bool
 
 
@@ -291,7 +290,7 @@ class FleetWorkerActor(Actor):
             self.step, self.index, dict(self.worker.played), tuple(self.report.get("latencies_ms", ())),
             self.report.get("hits", 0), self.report.get("recommended", 0), tuple(self.acked),
             tuple(link.push_bytes), tuple(link.pull_bytes), dict(link.counts), self.report.get("ok", 0),
-            self.report.get("failed", 0), len(self.worker.unenrolled()), self.worker.caught_up(),
+            self.report.get("failed", 0), self.worker.caught_up(),
         )
         link.push_bytes.clear()
         link.pull_bytes.clear()

@@ -29,6 +29,7 @@ class Chaos:
     enabled: bool = True
     offline: dict[str, int] = field(default_factory=dict)  # tv -> the step it is back
     events: list[tuple[float, str, str]] = field(default_factory=list)
+    restarts_seen: int = 0
 
     def before_step(self, step: int, at: float, views: int) -> dict[int, int]:
         """This step's faults: worker -> the number of views after which its handler raises."""
@@ -62,5 +63,5 @@ class Chaos:
     def restarts(self, at: float) -> None:
         """Add a restart event for each restart since the last call."""
         total = self.fleet.restarts()
-        known = sum(1 for _, kind, _ in self.events if kind == "restart")
-        self.events.extend((at, "restart", f"restart {n + 1}") for n in range(known, total))
+        self.events.extend((at, "restart", f"restart {n + 1}") for n in range(self.restarts_seen, total))
+        self.restarts_seen = max(self.restarts_seen, total)

@@ -155,8 +155,9 @@ def _pct(values: Sequence[int], q: float) -> int:
     return int(np.percentile(values, q)) if values else 0
 
 
-def table(summary: dict[str, Any]) -> str:
-    rows = [
+def rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """The summary as (label, formatted value): the printed table's and the report's."""
+    return [
         ("TVs / days / views", f"{summary['tvs']} / {summary['days']} / {summary['views']:,}"),
         ("hit rate@10, federated brains", f"{summary['hit_rate_federated']:.3f}"),
         ("hit rate@10, central popularity", f"{summary['hit_rate_popularity']:.3f}"),
@@ -169,15 +170,18 @@ def table(summary: dict[str, Any]) -> str:
         ("acked observations / deltas lost", f"{summary['acked_observations_lost']} / {summary['acked_deltas_lost']}"),
         ("wall time", f"{summary['seconds']} s"),
     ]
-    width = max(len(label) for label, _ in rows)
-    return "\n".join(f"  {label:<{width}}  {value}" for label, value in rows)
+
+
+def table(summary: dict[str, Any]) -> str:
+    lines = rows(summary)
+    width = max(len(label) for label, _ in lines)
+    return "\n".join(f"  {label:<{width}}  {value}" for label, value in lines)
 
 
 def _record(options: DemoOptions, fleet: FleetRun, tally: Tally, summary: dict[str, Any]) -> RunRecord:
-    rows = tuple(_split_row(line) for line in table(summary).splitlines())
     return RunRecord(
         title=f"omega_actors demo: {options.tvs} TVs, {options.days} days{' with chaos' if options.chaos else ''}",
-        summary=rows,
+        summary=tuple(rows(summary)),
         quality=tuple((t, dict(values)) for t, values in tally.quality),
         latency_ms=tuple(float(x) for x in fleet.ledger.latencies_ms),
         push_bytes=tuple(int(x) for x in fleet.ledger.push_bytes),
@@ -186,11 +190,6 @@ def _record(options: DemoOptions, fleet: FleetRun, tally: Tally, summary: dict[s
         notes=("Quality is the hit rate of the next view: was the chosen item in the top 10 shown just before? "
                "The federated brains learn on the TV and sync ~1 KB deltas; the central popularity ranking sees every view.",),
     )
-
-
-def _split_row(line: str) -> tuple[str, str]:
-    label, _, value = line.strip().partition("  ")
-    return label, value
 
 
 def progress_bar(step: int, steps: int, views: int, retries: int, faults: int) -> None:

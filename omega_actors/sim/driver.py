@@ -90,7 +90,6 @@ class StepResult:
     hits: int
     recommended: int
     caught_up: bool
-    unenrolled: int
     pushes: int
 
 
@@ -141,7 +140,7 @@ class FleetRun:
     def _record(self, stepped: Stepped) -> StepResult:
         ledger = self.ledger
         ledger.retries += stepped.retries
-        hits = recommended = unenrolled = pushes = 0
+        hits = recommended = pushes = 0
         caught_up = True
         for report in stepped.reports:
             for tv, count in report.played.items():
@@ -157,11 +156,10 @@ class FleetRun:
             ledger.syncs_ok += report.syncs_ok
             ledger.syncs_failed += report.syncs_failed
             hits, recommended = hits + report.hits, recommended + report.recommended
-            unenrolled += report.unenrolled
             caught_up = caught_up and report.caught_up
         ledger.hits += hits
         ledger.recommended += recommended
-        return StepResult(hits, recommended, caught_up, unenrolled, pushes)
+        return StepResult(hits, recommended, caught_up, pushes)
 
     def publish(self) -> Published:
         reply = self.runtime.ask(PUBLISHER, Publish(), STEP_TIMEOUT)

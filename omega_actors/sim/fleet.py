@@ -90,10 +90,6 @@ class FrameCounter:
         else:
             self.counts["raw_events"] += 1  # anything else would be data the protocol has no place for
 
-    def received(self, frame: bytes | None) -> None:
-        if frame is not None:
-            self.counts["bytes_down"] += len(frame)
-
 
 class FleetWorker:
     def __init__(self, directory: str | Path, tvs: Sequence[str], catalogue: Sequence[MediaItem], vectors: np.ndarray,
@@ -216,7 +212,6 @@ class FleetWorker:
         session = self.sessions.get(tv)
         if session is None:
             return None
-        self.link.received(frame)
         carried = dict(session.builder.in_flight)
         session.acked_seq = 0
         session.on_push_reply(frame)
@@ -229,7 +224,6 @@ class FleetWorker:
         session = self.sessions.get(tv)
         if session is None:
             return False
-        self.link.received(frame)
         if frame is not None:
             self.link.pull_bytes.append(len(frame))
         before = session.counts.get("pull_bytes", 0)
