@@ -14,6 +14,8 @@
     python run.py config apply PATH    # change the running system (validate, apply, watch, commit)
     python run.py config rollback [REV]
     python run.py config history [--json]
+    python run.py route "TEXT" [--on-battery --battery PCT --solar-peak --carbon G --json]
+    python run.py route stats [--json] # the router's cost ledger and what it learned
     python run.py bench runtime --json # benchmarks (see docs/benchmarks.md)
 """
 
@@ -31,6 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from . import route_command
 from .errors import ConfigError, OmegaError
 from .runtime import Runtime, TreeNode, load_config, render_text, to_json
 from .runtime.logs import logging_config
@@ -104,8 +107,10 @@ def _parser() -> argparse.ArgumentParser:
     history.add_argument("--json", action="store_true")
     history.set_defaults(handler=_history)
 
+    route_command.add_parser(commands)
+
     bench = commands.add_parser("bench", help="run a benchmark and print JSON")
-    bench.add_argument("suite", choices=("runtime", "config", "brain", "sync"))
+    bench.add_argument("suite", choices=("runtime", "config", "brain", "sync", "router"))
     bench.add_argument("--json", action="store_true", help="print only the JSON result line")
     bench.add_argument("--quick", action="store_true", help="fewer rounds (for smoke tests)")
     bench.set_defaults(handler=_bench)
@@ -333,8 +338,13 @@ def _check(args: argparse.Namespace) -> int:
     from .reload.settings import reload_settings
 
     config = load_config(args.directory)
-    tree = config.require_tree()
     reload_settings(config)
+    if "router" in config.tables:
+        route_command.router_table(config)
+        if config.tree is None:
+            print(f"{args.directory}: ok ({config.system.base} base, a [router] table)")
+            return 0
+    tree = config.require_tree()
     print(f"{args.directory}: ok ({config.system.base} base, root {config.root_id!r} with {len(tree.children)} children)")
     return 0
 
@@ -342,10 +352,12 @@ def _check(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from .benchmarks import brain as brain_bench
     from .benchmarks import config as config_bench
+    from .benchmarks import router as router_bench
     from .benchmarks import runtime as runtime_bench
     from .benchmarks import sync as sync_bench
 
-    suite = {"runtime": runtime_bench, "config": config_bench, "brain": brain_bench, "sync": sync_bench}[args.suite]
+    suites = {"runtime": runtime_bench, "config": config_bench, "brain": brain_bench, "sync": sync_bench, "router": router_bench}
+    suite = suites[args.suite]
     result = suite.run(quick=args.quick, progress=None if args.json else print)
     print(json.dumps(result))
     return 0

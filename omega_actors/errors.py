@@ -56,3 +56,23 @@ class BrainInputError(OmegaError):
 
 class ModelError(OmegaError):
     """The embedding model's files are missing, altered or unreadable."""
+
+
+class RouterInputError(OmegaError):
+    """The router rejected a task: empty, over-long, or not text."""
+
+
+class ProviderError(OmegaError):
+    """A compute provider could not answer: unreachable, too slow, or its answer was unusable."""
+
+
+class ProviderUnavailable(ProviderError):
+    """The provider cannot be reached, or said it cannot serve now (connection refused, HTTP 429 or 5xx, circuit open)."""
+
+
+class ProviderTimeout(ProviderError):
+    """The provider did not answer within its deadline."""
+
+
+class MalformedResponse(ProviderError):
+    """The provider answered, but not in the protocol it is configured to speak."""

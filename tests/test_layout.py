@@ -43,8 +43,8 @@ def test_the_runtime_imports_no_application_package():
             assert not (parts[0] == "omega_actors" and len(parts) > 1 and parts[1] in APPLICATION_PACKAGES), (path, module)
 
 
-def test_the_brain_and_federation_are_plain_code_that_import_no_actor_or_runtime_module():
-    for path in [*(PACKAGE / "brain").rglob("*.py"), *(PACKAGE / "federation").rglob("*.py")]:
+def test_the_brain_federation_and_router_are_plain_code_that_import_no_actor_or_runtime_module():
+    for path in [*(PACKAGE / "brain").rglob("*.py"), *(PACKAGE / "federation").rglob("*.py"), *(PACKAGE / "router").rglob("*.py")]:
         for module in imports(path):
             parts = module.split(".")
             assert not (parts[0] == "omega_actors" and len(parts) > 1 and parts[1] in {"actors", "runtime"}), (path, module)

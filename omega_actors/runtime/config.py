@@ -64,7 +64,7 @@ from .supervisor import Supervisor
 from .supervisor_spec import SupervisorSpec
 from .system import SystemConfig
 
-SECTIONS = ("system", "tree", "reload")
+SECTIONS = ("system", "tree", "reload", "router")
 RUNTIME_SECTIONS = ("system", "tree")  # the others are read by the layers they configure
 SYSTEM_KEYS = tuple(SystemConfig.__dataclass_fields__)
 SUPERVISOR_KEYS = ("strategy", "intensity", "period", "auto_shutdown", "backoff", "dynamic", "max_children", "children")

@@ -243,6 +243,52 @@ class StateRepository:
         self.repo.git.update_ref(f"{ATTEMPTS}/{count + 1:06d}", sha)
         return str(sha)
 
+    # Side branches: learned state versioned beside the configuration, never part of it.
+
+    def commit_branch(self, branch: str, files: dict[str, bytes], message: str) -> str:
+        """Make ``files`` (flat names) the whole tree of ``refs/heads/<branch>``, as one commit.
+
+        ``main``, its work tree and the configuration history are untouched:
+        other layers (the router's learning) keep their own line of history in
+        the same repository, readable with ``git log <branch>``.
+        """
+        self._require_lock()
+        ref = _side_ref(branch)
+        for name in files:
+            _plain_name(name)
+        with tempfile.TemporaryDirectory(prefix="omega-side-") as scratch:
+            for name, data in files.items():
+                (Path(scratch) / name).write_bytes(data)
+            env = {"GIT_INDEX_FILE": str(Path(scratch) / ".omega-index")}
+            names = sorted(files)
+            if names:
+                self.repo.git.execute(["git", "--work-tree", scratch, "add", "--", *names], env=env)
+            tree = self.repo.git.execute(["git", "write-tree"], env=env)  # an empty index writes the empty tree
+        parent = self._side_head(ref)
+        sha = self.repo.git.commit_tree(tree, *(["-p", parent] if parent else []), "-m", message)
+        self.repo.git.update_ref(ref, sha)
+        return str(sha)
+
+    def branch_files(self, branch: str, rev: str | None = None) -> dict[str, bytes]:
+        """The files at the head of ``branch`` (or at ``rev`` on it); empty when it has no commit yet."""
+        head = rev or self._side_head(_side_ref(branch))
+        if head is None:
+            return {}
+        return {blob.name: blob.data_stream.read() for blob in self.repo.commit(head).tree.blobs}
+
+    def branch_log(self, branch: str, limit: int = 20) -> list[tuple[str, float, str]]:
+        """(sha, time, subject) of the last ``limit`` commits of ``branch``, newest first."""
+        head = self._side_head(_side_ref(branch))
+        if head is None:
+            return []
+        return [(c.hexsha, float(c.committed_date), str(c.summary)) for c in self.repo.iter_commits(head, max_count=limit)]
+
+    def _side_head(self, ref: str) -> str | None:
+        try:
+            return str(self.repo.git.rev_parse("--verify", "--quiet", ref + "^{commit}"))
+        except git.GitCommandError:
+            return None
+
     # The pending marker: a writer is changing the running system.
 
     def mark_pending(self, record: dict[str, Any]) -> None:
@@ -266,6 +312,18 @@ class StateRepository:
 def _safe_name(name: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9_.-]+\.toml", name) or name.startswith("."):
         raise StateError(f"config file names must be plain *.toml names; got {name!r}")
+    return name
+
+
+def _side_ref(branch: str) -> str:
+    if not re.fullmatch(r"[a-z][a-z0-9-]{0,40}", branch) or branch == BRANCH:
+        raise StateError(f"a side branch is a short lower-case name other than {BRANCH!r}; got {branch!r}")
+    return f"refs/heads/{branch}"
+
+
+def _plain_name(name: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name):
+        raise StateError(f"side-branch files have plain names (letters, digits, _ . -); got {name!r}")
     return name
 
 

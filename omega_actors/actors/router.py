@@ -1,0 +1,359 @@
+"""The router under supervision: a router actor in front of one provider actor per layer.
+
+::
+
+    router (one_for_one)
+      providers (one_for_one, restart backoff)   see :mod:`.providers`
+        rules, tiny, small, medium, large, consensus   registered as "router.<layer>"
+      router    RouterActor                      registered as "router"
+
+Ask ``"router"`` with :class:`Route`; the answer is a :class:`RouteResult`
+(the layer that answered, why it was chosen, every attempt, the cost), or
+``Refused`` for a task the router will not take (empty, over-long, a bad
+energy state). Bad requests are refused and counted, never a crash.
+
+The router actor decides with :class:`~omega_actors.router.routing.Router`
+(plain code), then calls the plan's layers one at a time without waiting in
+a handler: each :class:`~.providers.Call` has a timer; an ``Answer`` below
+the layer's ``min_confidence``, a ``Failed``, a timeout, or the provider
+crashing (``ActorFailed``) moves the task to the next layer of the plan.
+A layer reported unavailable is skipped by later decisions until its
+``retry_in`` has passed.
+
+What the router learns (first choices, compiled handlers, costs) is
+checkpointed after every task, so a restarted router keeps it, and committed
+to branch ``router`` of the state repository whenever something changed
+and every ``persist_every`` tasks (see :mod:`omega_actors.router.store`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..errors import ConfigError, RouterInputError, StateError
+from ..router.compiler import Compiler
+from ..router.costs import Ledger
+from ..router.layers import Layer
+from ..router.learning import Learner
+from ..router.policy import EnergyState
+from ..router.routing import Attempt, Decision, Outcome, Router
+from ..router.settings import RouterSettings
+from ..router.store import RouterStore
+from ..runtime import (
+    Actor,
+    ActorFailed,
+    Backoff,
+    ChildSpec,
+    Start,
+    Strategy,
+    Supervisor,
+    SupervisorSpec,
+    Undeliverable,
+    handler,
+    logs,
+)
+from ..runtime.actor import TimerRef
+from ..runtime.messages import Address, Refused
+from .providers import PROVIDER_CLASSES, Answer, Call, Failed, running_layers
+
+# Seconds past a layer's own timeout before the router gives up on a provider:
+# the provider's own deadline error, which says more, should arrive first.
+TIMEOUT_GRACE = 1.0
+# A layer reported unavailable without a retry time is skipped this long.
+MIN_DOWN_SECONDS = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    text: str
+    on_battery: bool = False
+    battery_pct: float = 100.0
+    solar_peak: bool = False
+    carbon_g_per_kwh: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptReport:
+    layer: str
+    ok: bool
+    latency_ms: float
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RouteResult:
+    text: str
+    answer: str | None
+    layer: str | None           # the layer that answered, e.g. "L3 tiny"
+    kind: str
+    private: bool
+    policy: str                 # the energy policy's reason
+    reason: str                 # why the plan starts where it does
+    plan: tuple[str, ...]
+    attempts: tuple[AttemptReport, ...]
+    tokens: int
+    joules: float
+    money: float
+    compiled: bool
+    changes: tuple[str, ...]    # what this task taught the router
+    decision_us: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class CallTimeout:
+    request: int
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class GetRouterStats:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class RouterStats:
+    routes: int
+    compiled_hits: int
+    handlers: int
+    layers: tuple[dict[str, Any], ...]
+    kinds: dict[str, Any]
+    available: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class _Pending:
+    request: int
+    reply_to: Address
+    decision: Decision
+    decision_us: float
+    layer: Layer = Layer.RULES
+    attempt: int = 0
+    started: float = 0.0
+    attempts: list[Attempt] = field(default_factory=list)
+    timer: TimerRef | None = None
+
+
+class RouterActor(Actor):
+    def __init__(self, settings: Mapping[str, Any] | None = None, state_dir: str = "", layers: Sequence[str] = ()) -> None:
+        self.settings = RouterSettings.from_table(dict(settings or {}))
+        self.state_dir = state_dir
+        self.layers = frozenset(Layer.parse(layer) for layer in layers)
+        self.down: dict[Layer, float] = {}
+        self.pending: dict[int, _Pending] = {}
+        self.next_request = 1
+        self.unsaved = 0
+        self.restored: dict[str, Any] | None = None
+        self.router = Router(self.settings)
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.restored = state
+
+    def started(self) -> None:
+        if self.restored is not None:
+            self.router = _router_from(self.settings, self.restored)
+            return
+        if self.state_dir:
+            learned = RouterStore(self.state_dir).load(self.settings)
+            self.router = Router(self.settings, learned.learner, learned.compiler, learned.ledger)
+            for dropped in learned.dropped:
+                logs.emit(logging.WARNING, "router_handler_dropped", self.path, reason=dropped)
+
+    def stopping(self, reason: object) -> None:
+        if self.unsaved:
+            self._save("routing statistics at shutdown")
+
+    def available(self) -> frozenset[Layer]:
+        now = time.monotonic()
+        return frozenset(layer for layer in self.layers if self.down.get(layer, 0.0) <= now)
+
+    # Taking a task.
+
+    @handler
+    def route(self, message: Route) -> RouteResult | Refused | None:
+        began = time.perf_counter()
+        try:
+            energy = EnergyState(message.on_battery, message.battery_pct, message.solar_peak, message.carbon_g_per_kwh)
+            decision = self.router.decide(message.text, energy, self.available())
+        except (RouterInputError, ConfigError) as exc:
+            self.ctx.count("refused")
+            return Refused("Route", str(exc))
+        decision_us = (time.perf_counter() - began) * 1e6
+        reply_to = self.sender
+        if decision.compiled is not None:
+            attempt = Attempt(Layer.RULES, True, (), time.perf_counter() - began, decision.compiled.answer)
+            return self._result(decision, decision_us, [attempt], self.router.record(decision, [attempt]))
+        if not decision.plan.layers or reply_to is None:
+            return self._result(decision, decision_us, [], self.router.record(decision, []))
+        pending = _Pending(self.next_request, reply_to, decision, decision_us)
+        self.next_request += 1
+        self.pending[pending.request] = pending
+        self._call(pending, decision.plan.layers[0])
+        return None
+
+    def _call(self, pending: _Pending, layer: Layer) -> None:
+        pending.layer, pending.attempt, pending.started = layer, pending.attempt + 1, time.monotonic()
+        self.send_named(f"router.{layer.key}", Call(pending.request, pending.attempt, pending.decision.text))
+        timeout = self.settings.layer(layer).timeout + TIMEOUT_GRACE
+        pending.timer = self.send_after(timeout, CallTimeout(pending.request, pending.attempt))
+
+    # What comes back.
+
+    @handler
+    def answered(self, message: Answer) -> None:
+        pending = self._current(message.request, message.attempt)
+        if pending is None:
+            return
+        usage = tuple((Layer(layer), tokens) for layer, tokens in message.usage)
+        floor = self.settings.layer(pending.layer).min_confidence
+        if message.confidence < floor:
+            self._next(pending, f"confidence {message.confidence:.2f} < min_confidence {floor:g}", usage)
+            return
+        pending.attempts.append(Attempt(pending.layer, True, usage, time.monotonic() - pending.started, message.text))
+        self._finish(pending)
+
+    @handler
+    def failed(self, message: Failed) -> None:
+        pending = self._current(message.request, message.attempt)
+        if pending is None:
+            return
+        if message.unavailable:
+            self.down[pending.layer] = time.monotonic() + max(MIN_DOWN_SECONDS, message.retry_in)
+        self._next(pending, message.error)
+
+    @handler
+    def timed_out(self, message: CallTimeout) -> None:
+        pending = self._current(message.request, message.attempt)
+        if pending is not None:
+            pending.timer = None
+            self._next(pending, f"{pending.layer.label}: no answer within {self.settings.layer(pending.layer).timeout:g} s")
+
+    @handler
+    def provider_failed(self, message: ActorFailed | Undeliverable | Refused) -> None:
+        """A provider crashed on our call, was not running, or refused it: the oldest call waiting on it moves on."""
+        where = getattr(message, "actor", None) or getattr(message, "target", None) or ""
+        layer = _layer_named(where)
+        waiting = sorted((p for p in self.pending.values() if p.layer == layer), key=lambda p: p.started)
+        if layer is None or not waiting:
+            self.ctx.count("failures_unmatched")
+            return
+        self._next(waiting[0], f"{layer.label}: {type(message).__name__}: {getattr(message, 'reason', '')}")
+
+    def _current(self, request: int, attempt: int) -> _Pending | None:
+        pending = self.pending.get(request)
+        if pending is None or pending.attempt != attempt:
+            self.ctx.count("late_replies")  # an escalated task's earlier layer answered after all
+            return None
+        return pending
+
+    def _next(self, pending: _Pending, error: str, usage: tuple[tuple[Layer, int], ...] = ()) -> None:
+        if pending.timer is not None:
+            self.cancel_timer(pending.timer)
+            pending.timer = None
+        pending.attempts.append(Attempt(pending.layer, False, usage, time.monotonic() - pending.started, None, error))
+        logs.emit(logging.INFO, "router_escalation", self.path, layer=pending.layer.label, error=error)
+        available = self.available()
+        following = pending.decision.plan.after(pending.layer)
+        while following is not None and following not in available:
+            following = pending.decision.plan.after(following)
+        if following is None:
+            self._finish(pending)
+        else:
+            self._call(pending, following)
+
+    def _finish(self, pending: _Pending) -> None:
+        if pending.timer is not None:
+            self.cancel_timer(pending.timer)
+        del self.pending[pending.request]
+        outcome = self.router.record(pending.decision, pending.attempts)
+        self.send(pending.reply_to, self._result(pending.decision, pending.decision_us, pending.attempts, outcome))
+
+    def _result(self, decision: Decision, decision_us: float, attempts: list[Attempt], outcome: Outcome) -> RouteResult:
+        self.checkpoint(_router_state(self.router))
+        self.unsaved += 1
+        if outcome.changes or self.unsaved >= self.settings.persist_every:
+            self._save("; ".join(outcome.changes) or f"{self.unsaved} routed tasks")
+        answered = attempts[-1] if attempts and attempts[-1].ok else None
+        return RouteResult(
+            text=decision.text, answer=None if answered is None else answered.answer,
+            layer=None if answered is None else answered.layer.label, kind=decision.estimate.kind,
+            private=decision.estimate.private, policy=decision.allowance.reason,
+            reason=decision.plan.reason,
+            plan=tuple(layer.label for layer in decision.plan.layers),
+            attempts=tuple(AttemptReport(a.layer.label, a.ok, round(a.latency_s * 1000, 3), a.error) for a in attempts),
+            tokens=outcome.cost.tokens, joules=outcome.cost.joules, money=outcome.cost.money,
+            compiled=decision.compiled is not None, changes=outcome.changes, decision_us=round(decision_us, 2),
+        )  # fmt: skip
+
+    def _save(self, why: str) -> None:
+        if not self.state_dir:
+            return
+        try:
+            RouterStore(self.state_dir).save(self.router, why)
+            self.unsaved = 0
+        except StateError as exc:  # the checkpoint still holds it; the next save retries
+            logs.emit(logging.WARNING, "router_save_failed", self.path, reason=str(exc))
+
+    @handler
+    def stats(self, message: GetRouterStats) -> RouterStats:
+        return RouterStats(
+            routes=self.router.routes, compiled_hits=self.router.compiler.hits, handlers=len(self.router.compiler.handlers),
+            layers=tuple(self.router.ledger.table()), kinds=self.router.learner.to_dict(),
+            available=tuple(layer.label for layer in sorted(self.available())),
+        )  # fmt: skip
+
+
+def _layer_named(where: str) -> Layer | None:
+    last = where.replace(".", "/").rsplit("/", 1)[-1]
+    try:
+        return Layer.parse(last)
+    except ConfigError:
+        return None
+
+
+def _router_state(router: Router) -> dict[str, Any]:
+    return {"learning": router.learner.to_dict(), "compiled": router.compiler.to_dict(), "costs": router.ledger.to_dict()}
+
+
+def _router_from(settings: RouterSettings, state: dict[str, Any]) -> Router:
+    return Router(
+        settings, Learner.from_dict(settings.learning, state["learning"]),
+        Compiler.from_dict(settings.compile, state["compiled"]), Ledger.from_dict(state["costs"]),
+    )  # fmt: skip
+
+
+# Restart backoff for providers: an endpoint that crashes its client on every
+# call is retried at 0.2 s, 0.4 s, ... up to 10 s, not in a tight loop.
+PROVIDER_BACKOFF = Backoff(initial=0.2, maximum=10.0, multiplier=2.0, jitter=0.2, reset_after=60.0)
+
+
+def router_spec(
+    settings: Mapping[str, Any] | None = None,
+    *,
+    state_dir: str = "",
+    providers: Mapping[str, str] | None = None,
+    intensity: int = 20,
+    period: float = 60.0,
+) -> ChildSpec:
+    """The router's supervisor from a ``[router]`` table; ``providers`` may replace a layer's class (``"mod:Class"``)."""
+    table = dict(settings or {})
+    parsed = RouterSettings.from_table(table)  # refuse bad settings here, not in a child's start
+    layers = running_layers(parsed)
+    children = []
+    for layer in layers:
+        start = (providers or {}).get(layer.key)
+        kwargs: dict[str, Any] = {"layer": layer.key, "settings": table}
+        if start is None:
+            children.append(PROVIDER_CLASSES[layer].child_spec(layer.key, name=f"router.{layer.key}", **kwargs))
+        else:
+            children.append(ChildSpec(layer.key, Start.of(start, **kwargs), name=f"router.{layer.key}"))
+    providers_spec = SupervisorSpec(Strategy.ONE_FOR_ONE, intensity, period, children=tuple(children), backoff=PROVIDER_BACKOFF)
+    router = RouterActor.child_spec("router", name="router", settings=table, state_dir=state_dir, layers=[layer.key for layer in layers])
+    tree = SupervisorSpec(Strategy.ONE_FOR_ONE, intensity, period, children=(Supervisor.child_spec("providers", providers_spec), router))
+    return Supervisor.child_spec("router", tree)

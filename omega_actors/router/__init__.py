@@ -1,0 +1,1 @@
+"""omega_actors.router: route each task to the cheapest compute layer that can do it."""
