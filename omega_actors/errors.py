@@ -76,3 +76,7 @@ class ProviderTimeout(ProviderError):
 
 class MalformedResponse(ProviderError):
     """The provider answered, but not in the protocol it is configured to speak."""
+
+
+class BranchMoved(StateError):
+    """A side branch of the state repository moved since the writer read it: another writer committed."""

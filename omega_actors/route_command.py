@@ -10,7 +10,8 @@
 table and ``[system]``), asks it once, prints the chosen layer, why, the
 answer and the cost, and shuts the tree down, which commits what the task
 taught the router to branch ``router`` of the state repository.
-``route stats`` reads that branch; it starts nothing.
+``route stats`` reads that branch and starts no actor (it commits only to
+drop a compiled handler that no longer validates, as every load does).
 """
 
 from __future__ import annotations

@@ -14,7 +14,9 @@ Each answers :class:`Call` with :class:`Answer` or :class:`Failed`. A provider
 owns a circuit breaker: after ``breaker.failures`` failures in a row it
 refuses calls at once for ``breaker.reset_after`` seconds, so the router
 escalates instead of waiting out timeouts. The breaker's state is
-checkpointed, so a restarted provider keeps its circuit open.
+checkpointed, as if each call will fail until it has not, so a restarted
+provider keeps its circuit open and a call that crashed the provider counts
+as a failure. A call whose deadline passed while it waited is not made.
 
 A provider error (unreachable, too slow, a malformed answer) is a
 :class:`Failed` reply, not a crash. Anything else raised in a provider is a
@@ -32,7 +34,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..brain import shared_embedder
-from ..errors import BrainInputError, ProviderError, ProviderUnavailable
+from ..errors import (
+    BrainInputError,
+    ProviderError,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
 from ..router.breaker import OPEN, CircuitBreaker
 from ..router.chat import ChatEndpoint, ChatReply, complete
 from ..router.consensus import judge_prompt, majority, parse_judgement
@@ -52,6 +59,7 @@ class Call:
     request: int
     attempt: int
     text: str
+    deadline: float   # time.time() after which the router has moved on: the answer would be wasted
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +103,8 @@ class Provider(Actor):
     def restore(self, state: dict[str, Any]) -> None:
         self.breaker.restore(state)
 
-    def work(self, text: str) -> Work:
+    def work(self, text: str, timeout: float) -> Work:
+        """Answer ``text`` within ``timeout`` seconds, or raise a ProviderError."""
         raise NotImplementedError
 
     @handler
@@ -104,27 +113,37 @@ class Provider(Actor):
         if bad:
             self.ctx.count("refused")
             return Refused("Call", bad)
+        remaining = message.deadline - time.time()
+        if remaining <= 0:  # it waited behind slower calls until the router gave up on it
+            return Failed(message.request, message.attempt, int(self.layer), f"{self.layer.label}: expired before it was taken")
         if not self.breaker.allow():
             why = f"{self.layer.label}: circuit open after {self.breaker.failures} failures; retry in {self.breaker.retry_in():.1f} s"
             return Failed(message.request, message.attempt, int(self.layer), why, True, self.breaker.retry_in())
         started = time.monotonic()
-        before = self.breaker.to_dict()
+        # Checkpoint as if this call will fail: if it crashes the instance instead, the next one
+        # counts the crash, so an endpoint that crashes its client opens the circuit too.
+        self.checkpoint(_after_failure(self.breaker))
         try:
-            done = self.work(message.text)
+            done = self.work(message.text, remaining)
         except ProviderError as exc:
             self.breaker.failed()
-            self._keep(before)
+            self.checkpoint(self.breaker.to_dict())
             unavailable = isinstance(exc, ProviderUnavailable) or self.breaker.state == OPEN
             return Failed(message.request, message.attempt, int(self.layer), str(exc), unavailable, self.breaker.retry_in())
         self.breaker.succeeded()
-        self._keep(before)
+        self.checkpoint(self.breaker.to_dict())
         if done.text is None:
             return Failed(message.request, message.attempt, int(self.layer), f"{self.layer.label}: {done.why_not}")
         return Answer(message.request, message.attempt, int(self.layer), done.text, done.confidence, done.usage, time.monotonic() - started)
 
-    def _keep(self, before: dict[str, Any]) -> None:
-        if self.breaker.to_dict() != before:
-            self.checkpoint(self.breaker.to_dict())
+
+
+def _after_failure(breaker: CircuitBreaker) -> dict[str, Any]:
+    pessimist = CircuitBreaker(breaker.settings, breaker.clock)
+    pessimist.restore(breaker.to_dict())
+    pessimist.state = breaker.state  # restore() reopens a half-open circuit; this copy must not
+    pessimist.failed()
+    return pessimist.to_dict()
 
 
 def _malformed(message: Call, limit: int) -> str:
@@ -132,6 +151,9 @@ def _malformed(message: Call, limit: int) -> str:
         value = getattr(message, key, None)
         if isinstance(value, bool) or not isinstance(value, int):
             return f"{key} must be an integer; got {value!r}"
+    deadline = getattr(message, "deadline", None)
+    if isinstance(deadline, bool) or not isinstance(deadline, (int, float)) or deadline != deadline:
+        return f"deadline must be a time in seconds; got {deadline!r}"
     text = getattr(message, "text", None)
     if not isinstance(text, str) or not text.strip() or len(text) > limit:
         return f"text must be a non-empty string of at most {limit} characters"
@@ -143,7 +165,7 @@ class RulesProvider(Provider):
         super().__init__(layer, settings)
         self.rules = Rules(self.settings.rules)
 
-    def work(self, text: str) -> Work:
+    def work(self, text: str, timeout: float) -> Work:
         found = self.rules.answer(normalise(text))
         if found is None:
             return Work(None, why_not="no rule matches")
@@ -159,7 +181,7 @@ class TinyProvider(Provider):
         self.embedder = shared_embedder()
         self.classifier = IntentClassifier(self.embedder.embed_many, self.settings.intents)
 
-    def work(self, text: str) -> Work:
+    def work(self, text: str, timeout: float) -> Work:
         assert self.classifier is not None
         try:
             vector = self.embedder.embed(text)
@@ -169,8 +191,10 @@ class TinyProvider(Provider):
         return Work(f"intent: {intent}", confidence, ((int(Layer.TINY), 0),))
 
 
-def endpoint(settings: LayerSettings) -> ChatEndpoint:
-    return ChatEndpoint(settings.base_url, settings.model, settings.timeout, settings.max_tokens, settings.api_key_env)
+def endpoint(settings: LayerSettings, timeout: float | None = None) -> ChatEndpoint:
+    """The layer's endpoint; ``timeout`` (what is left of the router's patience) shortens its own."""
+    seconds = settings.timeout if timeout is None else max(0.001, min(settings.timeout, timeout))
+    return ChatEndpoint(settings.base_url, settings.model, seconds, settings.max_tokens, settings.api_key_env)
 
 
 def _chat_work(layer: Layer, reply: ChatReply) -> Work:
@@ -184,8 +208,8 @@ class ChatProvider(Provider):
         super().__init__(layer, settings)
         self.endpoint = endpoint(self.own)
 
-    def work(self, text: str) -> Work:
-        return _chat_work(self.layer, complete(self.endpoint, text, system=SYSTEM_PROMPT))
+    def work(self, text: str, timeout: float) -> Work:
+        return _chat_work(self.layer, complete(endpoint(self.own, timeout), text, system=SYSTEM_PROMPT))
 
 
 class ConsensusProvider(Provider):
@@ -194,9 +218,13 @@ class ConsensusProvider(Provider):
         self.members = consensus_members(self.settings)
         self.judge = Layer.parse(self.own.judge)
 
-    def work(self, text: str) -> Work:
+    def work(self, text: str, timeout: float) -> Work:
+        deadline = time.monotonic() + timeout
         with ThreadPoolExecutor(max_workers=len(self.members)) as pool:
-            futures = [(layer, pool.submit(complete, endpoint(self.settings.layer(layer)), text, system=SYSTEM_PROMPT)) for layer in self.members]
+            futures = [
+                (layer, pool.submit(complete, endpoint(self.settings.layer(layer), timeout), text, system=SYSTEM_PROMPT))
+                for layer in self.members
+            ]
             replies, errors = [], []
             for layer, future in futures:
                 try:
@@ -210,7 +238,10 @@ class ConsensusProvider(Provider):
         if self.own.mode == "majority":
             winner, share = majority(answers, len(self.members))
             return Work(winner, share, usage)
-        verdict = complete(endpoint(self.settings.layer(self.judge)), judge_prompt(text, answers), system=SYSTEM_PROMPT)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise ProviderTimeout(f"{self.layer.label}: no time left for the judge {self.judge.label}")
+        verdict = complete(endpoint(self.settings.layer(self.judge), left), judge_prompt(text, answers), system=SYSTEM_PROMPT)
         chosen = parse_judgement(verdict.text, len(answers), f"{self.layer.label} judge {self.judge.label}")
         return Work(answers[chosen], 1.0, usage + ((int(self.judge), verdict.prompt_tokens + verdict.completion_tokens),))
 

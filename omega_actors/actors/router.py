@@ -29,13 +29,15 @@ and every ``persist_every`` tasks (see :mod:`omega_actors.router.store`).
 from __future__ import annotations
 
 import logging
+import math
 import time
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..errors import ConfigError, RouterInputError, StateError
-from ..router.compiler import Compiler
+from ..errors import BranchMoved, ConfigError, RouterInputError, StateError
+from ..router.chat import MAX_TOKENS
 from ..router.costs import Ledger
 from ..router.layers import Layer
 from ..router.learning import Learner
@@ -65,6 +67,8 @@ from .providers import PROVIDER_CLASSES, Answer, Call, Failed, running_layers
 TIMEOUT_GRACE = 1.0
 # A layer reported unavailable without a retry time is skipped this long.
 MIN_DOWN_SECONDS = 1.0
+# At shutdown, how long the last commit may wait for another writer of the state repository.
+STOP_LOCK_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +153,8 @@ class RouterActor(Actor):
         self.pending: dict[int, _Pending] = {}
         self.next_request = 1
         self.unsaved = 0
+        self.base: str | None = None  # the commit of branch router this instance's learning builds on
+        self.sent: dict[Layer, deque[tuple[int, int]]] = {layer: deque() for layer in Layer}  # calls each provider holds, in order
         self.restored: dict[str, Any] | None = None
         self.router = Router(self.settings)
 
@@ -156,18 +162,24 @@ class RouterActor(Actor):
         self.restored = state
 
     def started(self) -> None:
-        if self.restored is not None:
-            self.router = _router_from(self.settings, self.restored)
-            return
         if self.state_dir:
             learned = RouterStore(self.state_dir).load(self.settings)
             self.router = Router(self.settings, learned.learner, learned.compiler, learned.ledger)
+            self.base = learned.commit
             for dropped in learned.dropped:
                 logs.emit(logging.WARNING, "router_handler_dropped", self.path, reason=dropped)
+        if self.restored is not None:  # newer than the store: what the last instance had not committed yet
+            state = self.restored
+            self.router = Router(self.settings, Learner.from_dict(self.settings.learning, state["learning"]),
+                                 self.router.compiler, Ledger.from_dict(state["costs"]))
+            self.unsaved, self.base = int(state["unsaved"]), state["base"]
 
     def stopping(self, reason: object) -> None:
+        for pending in self.pending.values():  # callers must not wait out their own timeouts
+            self.send(pending.reply_to, Refused("Route", "the router stopped before the task was answered"))
+        self.pending.clear()
         if self.unsaved:
-            self._save("routing statistics at shutdown")
+            self._save("routing statistics at shutdown", lock_timeout=STOP_LOCK_SECONDS)
 
     def available(self) -> frozenset[Layer]:
         now = time.monotonic()
@@ -199,18 +211,29 @@ class RouterActor(Actor):
 
     def _call(self, pending: _Pending, layer: Layer) -> None:
         pending.layer, pending.attempt, pending.started = layer, pending.attempt + 1, time.monotonic()
-        self.send_named(f"router.{layer.key}", Call(pending.request, pending.attempt, pending.decision.text))
-        timeout = self.settings.layer(layer).timeout + TIMEOUT_GRACE
-        pending.timer = self.send_after(timeout, CallTimeout(pending.request, pending.attempt))
+        patience = self.settings.layer(layer).timeout
+        self.send_named(f"router.{layer.key}", Call(pending.request, pending.attempt, pending.decision.text, time.time() + patience))
+        self.sent[layer].append((pending.request, pending.attempt))
+        pending.timer = self.send_after(patience + TIMEOUT_GRACE, CallTimeout(pending.request, pending.attempt))
 
     # What comes back.
 
     @handler
     def answered(self, message: Answer) -> None:
-        pending = self._current(message.request, message.attempt)
-        if pending is None:
+        problem = _answer_problem(message)
+        if problem:
+            self.ctx.count("malformed_replies")
+            pending = self._current(message.request, message.attempt) if isinstance(message.request, int) else None
+            if pending is not None:
+                self._forget(pending.layer, message.request, message.attempt)
+                self._next(pending, f"{pending.layer.label}: a malformed answer ({problem})")
             return
+        self._forget(Layer(message.layer), message.request, message.attempt)
         usage = tuple((Layer(layer), tokens) for layer, tokens in message.usage)
+        pending = self._current(message.request, message.attempt)
+        if pending is None:  # it came after the router moved on, but it was paid for
+            self.router.account(Attempt(Layer(message.layer), True, usage, message.latency_s, message.text))
+            return
         floor = self.settings.layer(pending.layer).min_confidence
         if message.confidence < floor:
             self._next(pending, f"confidence {message.confidence:.2f} < min_confidence {floor:g}", usage)
@@ -220,6 +243,8 @@ class RouterActor(Actor):
 
     @handler
     def failed(self, message: Failed) -> None:
+        if isinstance(message.layer, int) and message.layer in _LAYER_NUMBERS:
+            self._forget(Layer(message.layer), message.request, message.attempt)
         pending = self._current(message.request, message.attempt)
         if pending is None:
             return
@@ -235,15 +260,39 @@ class RouterActor(Actor):
             self._next(pending, f"{pending.layer.label}: no answer within {self.settings.layer(pending.layer).timeout:g} s")
 
     @handler
-    def provider_failed(self, message: ActorFailed | Undeliverable | Refused) -> None:
-        """A provider crashed on our call, was not running, or refused it: the oldest call waiting on it moves on."""
-        where = getattr(message, "actor", None) or getattr(message, "target", None) or ""
-        layer = _layer_named(where)
+    def provider_crashed(self, message: ActorFailed) -> None:
+        """A provider crashed on the oldest call it held; the calls queued behind it died with its mailbox."""
+        layer = _layer_named(message.actor)
+        held = self.sent.get(layer) if layer is not None else None
+        if not held:
+            self.ctx.count("failures_unmatched")
+            return
+        request, attempt = held.popleft()
+        held.clear()  # their timers move them on
+        pending = self.pending.get(request)
+        if pending is not None and pending.attempt == attempt:
+            self._next(pending, f"{pending.layer.label}: the provider crashed: {message.reason}")
+
+    @handler
+    def provider_missing(self, message: Undeliverable) -> None:
+        """A call reached no provider (it was restarting): the oldest task waiting on that layer moves on.
+
+        (A provider refuses only malformed calls, which this actor does not send; such a
+        ``Refused`` is counted by the base class, and the call's timer moves its task on.)
+        """
+        layer = _layer_named(message.target)
         waiting = sorted((p for p in self.pending.values() if p.layer == layer), key=lambda p: p.started)
         if layer is None or not waiting:
             self.ctx.count("failures_unmatched")
             return
-        self._next(waiting[0], f"{layer.label}: {type(message).__name__}: {getattr(message, 'reason', '')}")
+        self._forget(layer, waiting[0].request, waiting[0].attempt)
+        self._next(waiting[0], f"{layer.label}: Undeliverable: {message.reason}")
+
+    def _forget(self, layer: Layer, request: int, attempt: int) -> None:
+        try:
+            self.sent[layer].remove((request, attempt))
+        except ValueError:
+            pass  # already written off by a crash
 
     def _current(self, request: int, attempt: int) -> _Pending | None:
         pending = self.pending.get(request)
@@ -275,10 +324,10 @@ class RouterActor(Actor):
         self.send(pending.reply_to, self._result(pending.decision, pending.decision_us, pending.attempts, outcome))
 
     def _result(self, decision: Decision, decision_us: float, attempts: list[Attempt], outcome: Outcome) -> RouteResult:
-        self.checkpoint(_router_state(self.router))
         self.unsaved += 1
         if outcome.changes or self.unsaved >= self.settings.persist_every:
             self._save("; ".join(outcome.changes) or f"{self.unsaved} routed tasks")
+        self.checkpoint(self._state())
         answered = attempts[-1] if attempts and attempts[-1].ok else None
         return RouteResult(
             text=decision.text, answer=None if answered is None else answered.answer,
@@ -291,14 +340,28 @@ class RouterActor(Actor):
             compiled=decision.compiled is not None, changes=outcome.changes, decision_us=round(decision_us, 2),
         )  # fmt: skip
 
-    def _save(self, why: str) -> None:
+    def _save(self, why: str, lock_timeout: float = 0.0) -> None:
+        """Commit what was learned, without waiting for another writer: a busy repository is tried again later."""
         if not self.state_dir:
             return
+        store = RouterStore(self.state_dir, lock_timeout=lock_timeout)
         try:
-            RouterStore(self.state_dir).save(self.router, why)
+            try:
+                self.base = store.save(self.router, why, expected=self.base)
+            except BranchMoved as moved:
+                # Another router (a `route` command beside this one) committed since. Its commit stays
+                # in the branch's history, as the parent of this one: nothing is lost from git.
+                logs.emit(logging.WARNING, "router_branch_moved", self.path, reason=str(moved))
+                head = store.history(1)
+                self.base = store.save(self.router, why, expected=head[0][0] if head else None)
             self.unsaved = 0
         except StateError as exc:  # the checkpoint still holds it; the next save retries
             logs.emit(logging.WARNING, "router_save_failed", self.path, reason=str(exc))
+
+    def _state(self) -> dict[str, Any]:
+        # Compiled handlers are committed whenever they change, so a restart reads them from git;
+        # the checkpoint stays small however many there are.
+        return {"learning": self.router.learner.to_dict(), "costs": self.router.ledger.to_dict(), "unsaved": self.unsaved, "base": self.base}
 
     @handler
     def stats(self, message: GetRouterStats) -> RouterStats:
@@ -317,15 +380,33 @@ def _layer_named(where: str) -> Layer | None:
         return None
 
 
-def _router_state(router: Router) -> dict[str, Any]:
-    return {"learning": router.learner.to_dict(), "compiled": router.compiler.to_dict(), "costs": router.ledger.to_dict()}
+_LAYER_NUMBERS = frozenset(int(layer) for layer in Layer)
 
 
-def _router_from(settings: RouterSettings, state: dict[str, Any]) -> Router:
-    return Router(
-        settings, Learner.from_dict(settings.learning, state["learning"]),
-        Compiler.from_dict(settings.compile, state["compiled"]), Ledger.from_dict(state["costs"]),
-    )  # fmt: skip
+def _answer_problem(message: Answer) -> str:
+    """What is wrong with a provider's answer, or "" (a bad one must not crash the router)."""
+    if any(isinstance(v, bool) or not isinstance(v, int) for v in (message.request, message.attempt, message.layer)):
+        return "request, attempt and layer must be integers"
+    if message.layer not in _LAYER_NUMBERS or not isinstance(message.text, str):
+        return f"layer {message.layer!r} or its text is not one the router knows"
+    confidence, latency = message.confidence, message.latency_s
+    for value in (confidence, latency):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return "confidence and latency must be finite numbers"
+    if not (0.0 <= confidence <= 1.0 and latency >= 0):
+        return f"confidence {confidence!r} is outside 0-1 or latency {latency!r} is negative"
+    usage = message.usage
+    if not isinstance(usage, tuple) or not all(_usage_ok(item) for item in usage):
+        return "usage must be (layer, tokens) pairs"
+    return ""
+
+
+def _usage_ok(item: object) -> bool:
+    if not isinstance(item, tuple) or len(item) != 2:
+        return False
+    layer, tokens = item
+    ints = all(isinstance(v, int) and not isinstance(v, bool) for v in item)
+    return ints and layer in _LAYER_NUMBERS and 0 <= tokens <= MAX_TOKENS
 
 
 # Restart backoff for providers: an endpoint that crashes its client on every

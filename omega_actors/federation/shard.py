@@ -85,7 +85,7 @@ class ShardState:
         starts = np.flatnonzero(np.r_[True, pattern[1:] != pattern[:-1]])
         devices = np.diff(np.r_[starts, len(table)])
         if weighting.trim > 0:
-            keep = _trimmed(pattern, rate, starts, devices, weighting.trim)
+            keep = _trimmed(pattern, rate, weight, starts, devices, weighting.trim)
             rate, weight, pattern = rate[keep], weight[keep], pattern[keep]
             starts = np.flatnonzero(np.r_[True, pattern[1:] != pattern[:-1]])
         total = np.add.reduceat(weight, starts)
@@ -114,9 +114,14 @@ def _quality_of(devices: np.ndarray, quality: np.ndarray | None) -> np.ndarray |
     return scale
 
 
-def _trimmed(pattern: np.ndarray, rate: np.ndarray, starts: np.ndarray, devices: np.ndarray, trim: float) -> np.ndarray:
-    """A mask keeping each pattern's rates between its ``trim`` quantiles (by count, never emptying a pattern)."""
-    order = np.lexsort((rate, pattern))
+def _trimmed(pattern: np.ndarray, rate: np.ndarray, weight: np.ndarray, starts: np.ndarray, devices: np.ndarray,
+             trim: float) -> np.ndarray:
+    """A mask keeping each pattern's rates between its ``trim`` quantiles (by count, never emptying a pattern).
+
+    Equal rates are ordered by weight, so which of them is trimmed (and so the total weight kept)
+    depends on neither device ids nor arrival order.
+    """
+    order = np.lexsort((weight, rate, pattern))
     group = np.repeat(np.arange(len(starts)), devices)
     rank = np.arange(len(rate)) - starts[group]
     cut = np.floor(devices * trim).astype(np.int64)

@@ -156,9 +156,20 @@ def complete(endpoint: ChatEndpoint, prompt: str, *, system: str | None = None) 
     except ProviderError as exc:
         # A server or proxy may echo the request's headers into its error body, which the
         # message quotes; the token must not reach logs that way.
-        if token and token in str(exc):
-            raise type(exc)(str(exc).replace(token, "[redacted]")) from None
+        redacted = _redact(str(exc), token)
+        if redacted != str(exc):
+            raise type(exc)(redacted) from None
         raise
+
+
+def _redact(message: str, token: str) -> str:
+    """``message`` without ``token``, whole or cut short where the message quotes a body only in part."""
+    if not token:
+        return message
+    message = message.replace(token, "[redacted]")
+    for end in range(len(token) - 1, 5, -1):
+        message = message.replace(token[:end] + "...", "[redacted]...")
+    return message
 
 
 def _request_body(endpoint: ChatEndpoint, prompt: str, system: str | None) -> bytes:
@@ -174,7 +185,7 @@ def _post(endpoint: ChatEndpoint, body: bytes, token: str, deadline: float) -> b
     try:
         return _exchange(endpoint, body, token, deadline)
     except TimeoutError:
-        raise ProviderTimeout(f"{endpoint}: no complete answer within {endpoint.timeout:g}s "
+        raise ProviderTimeout(f"{endpoint}: no complete answer within {endpoint.timeout:.3g}s "
                               f"(connect, send and read together)") from None
     except (http.client.IncompleteRead, ConnectionResetError, ConnectionAbortedError, BrokenPipeError) as exc:
         raise ProviderUnavailable(f"{endpoint}: the connection dropped before a whole answer "
@@ -299,7 +310,7 @@ def _snippet(text: str) -> str:
 def _decode(endpoint: ChatEndpoint, body: bytes) -> dict[str, Any]:
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # nesting deeper than the parser's stack is not a chat completion either
         raise MalformedResponse(f"{endpoint}: the response body is not JSON ({_snippet(repr(body[:80]))}); "
                                 f"expected a chat completion object") from None
     if not isinstance(data, dict):
@@ -344,9 +355,14 @@ def _tokens(endpoint: ChatEndpoint, usage: dict[str, Any], key: str, counted: st
     value = usage.get(key)
     if value is None:
         return math.ceil(len(counted) / 4)  # about four characters a token, in English, for most tokenizers
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise _malformed(endpoint, f"usage.{key}", value, "a whole number >= 0")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TOKENS:
+        raise _malformed(endpoint, f"usage.{key}", value, f"a whole number from 0 to {MAX_TOKENS:,}")
     return value
+
+
+# No single call reports more tokens than this; a larger count is a broken or hostile server, and
+# would overflow the cost arithmetic downstream.
+MAX_TOKENS = 10_000_000
 
 
 def _malformed(endpoint: ChatEndpoint, field: str, value: object, expected: str) -> MalformedResponse:

@@ -67,7 +67,7 @@ class Compiler:
 
     def observe(self, text: str, key: str, answer: str, layer: Layer, kind: str) -> str | None:
         """Learn from a model's answer; returns a sentence when a handler was made or dropped."""
-        if layer == Layer.RULES:
+        if layer == Layer.RULES or len(text) > self.settings.max_task_chars:
             return None
         handler = self.handlers.get(key)
         if handler is not None:

@@ -112,9 +112,7 @@ class Router:
         self.routes += 1
         cost = Cost()
         for attempt in attempts:
-            spent = self._cost(attempt)
-            self.ledger.add(attempt.layer, attempt.ok, spent, attempt.latency_s)
-            cost = cost + spent
+            cost = cost + self.account(attempt)
         if decision.compiled is not None:
             return Outcome(cost, ())
         changes = []
@@ -127,6 +125,12 @@ class Router:
             if compiled:
                 changes.append(compiled)
         return Outcome(cost, tuple(changes))
+
+    def account(self, attempt: Attempt) -> Cost:
+        """Put one attempt in the ledger (also one that answered after the task moved on); returns its cost."""
+        spent = self._cost(attempt)
+        self.ledger.add(attempt.layer, attempt.ok, spent, attempt.latency_s)
+        return spent
 
     def _cost(self, attempt: Attempt) -> Cost:
         # A failure that reports no usage (refused connection, open circuit, no rule) drew nothing worth pricing.

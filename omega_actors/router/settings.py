@@ -31,11 +31,13 @@ the value, and what is accepted.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..errors import ConfigError
 from ..tables import settings_from_table
@@ -89,10 +91,11 @@ class CompileSettings:
     audit_every: int = 50     # every Nth hit of a handler is routed normally and compared
     max_handlers: int = 2000
     max_candidates: int = 20000  # normalised tasks tracked while they repeat
+    max_task_chars: int = 300    # longer tasks are not compiled: they rarely repeat, and evidence is kept in git
 
     def __post_init__(self) -> None:
         _whole("min_repeats", self.min_repeats, low=2)
-        for key in ("audit_every", "max_handlers", "max_candidates"):
+        for key in ("audit_every", "max_handlers", "max_candidates", "max_task_chars"):
             _whole(key, getattr(self, key))
 
 
@@ -109,7 +112,9 @@ class BreakerSettings:
 @dataclass(frozen=True, slots=True)
 class LayerSettings:
     enabled: bool = True
-    local: bool = True                # runs on this device or this home: private tasks may use it
+    # Runs on this device or in this home, so private tasks may use it. Unset, a chat layer is local
+    # only when its base_url is a loopback, private or .local address.
+    local: bool | None = None
     timeout: float = 30.0             # seconds the router waits before it escalates
     min_confidence: float = 0.0       # answers below this escalate
     money_per_call: float = 0.0
@@ -125,6 +130,8 @@ class LayerSettings:
     judge: str = "large"              # consensus with mode "judge": the layer that judges
 
     def __post_init__(self) -> None:
+        if self.local is None:
+            object.__setattr__(self, "local", is_local_url(self.base_url) if isinstance(self.base_url, str) and self.base_url else True)
         for key in ("enabled", "local"):
             if not isinstance(getattr(self, key), bool):
                 raise ConfigError(f"expected true or false; got {getattr(self, key)!r}", key=key)
@@ -150,6 +157,22 @@ class LayerSettings:
     @property
     def configured(self) -> bool:
         return bool(self.base_url and self.model)
+
+
+def is_local_url(url: str) -> bool:
+    """Does ``url`` name this machine or the home network (loopback, private or link-local, ``.local``)?
+
+    Names are not resolved: a public name may point anywhere, so it is not local unless the
+    operator says ``local = true``.
+    """
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost" or host.endswith((".localhost", ".local", ".lan", ".home.arpa")):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private or address.is_link_local
 
 
 def _chat_layer(key: str, value: object) -> Layer:
@@ -214,6 +237,20 @@ class RouterSettings:
         _number("electricity_per_kwh", self.electricity_per_kwh)
         if not isinstance(self.state_dir, str):
             raise ConfigError(f"expected a directory path, or \"\"; got {self.state_dir!r}", key="state_dir")
+        self._check_local_consensus()
+
+    def _check_local_consensus(self) -> None:
+        # A consensus that calls itself local must not hand a private task to a layer that is not.
+        consensus = self.layers[Layer.CONSENSUS]
+        if not consensus.local:
+            return
+        asked = [*consensus.members, *([consensus.judge] if consensus.mode == "judge" else [])]
+        remote = [name for name in asked if not self.layers[Layer.parse(name)].local]
+        if remote:
+            raise ConfigError(
+                f"a local consensus may only ask local layers; {', '.join(map(repr, remote))} are not "
+                "(set their local = true, or this layer's local = false)", key="layers.consensus.local",
+            )
 
     def layer(self, layer: Layer) -> LayerSettings:
         return self.layers[layer]

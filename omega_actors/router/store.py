@@ -51,21 +51,21 @@ class RouterStore:
 
     def load(self, settings: RouterSettings) -> Learned:
         with StateRepository(self.path) as repo:
-            files = repo.branch_files(BRANCH)
             head = repo.branch_log(BRANCH, 1)
-        commit = head[0][0] if head else None
+            commit = head[0][0] if head else None
+            files = repo.branch_files(BRANCH, commit) if commit else {}  # the files of that very commit
         data = {name: _parse(name, files.get(name), commit) for name in FILES}
         where = f"{self.path} branch {BRANCH} at {commit}"
         learner = _read(where, "learning.json", lambda: Learner.from_dict(settings.learning, data["learning.json"]))
         compiler = _read(where, "compiled.json", lambda: Compiler.from_dict(settings.compile, data["compiled.json"]))
         ledger = _read(where, "costs.json", lambda: Ledger.from_dict(data["costs.json"]))
         dropped = tuple(compiler.revalidate())
-        learned = Learned(learner, compiler, ledger, dropped, commit)
         if dropped:
-            self.save(Router(settings, learner, compiler, ledger), "; ".join(dropped))
-        return learned
+            commit = self.save(Router(settings, learner, compiler, ledger), "; ".join(dropped), expected=commit)
+        return Learned(learner, compiler, ledger, dropped, commit)
 
-    def save(self, router: Router, why: str) -> str:
+    def save(self, router: Router, why: str, *, expected: str | None | bool = False) -> str:
+        """Commit ``router``'s learning; with ``expected``, only on top of that commit (see commit_branch)."""
         files = {
             "learning.json": _dump(router.learner.to_dict()),
             "compiled.json": _dump(router.compiler.to_dict()),
@@ -73,7 +73,7 @@ class RouterStore:
         }
         subject = " ".join(why.split())[:180] or "routing statistics"
         with StateRepository(self.path) as repo, repo.writing(self.lock_timeout):
-            return repo.commit_branch(BRANCH, files, f"router: {subject}\n\nOmega-Who: router\n")
+            return repo.commit_branch(BRANCH, files, f"router: {subject}\n\nOmega-Who: router\n", expected=expected)
 
     def history(self, limit: int = 20) -> list[tuple[str, float, str]]:
         with StateRepository(self.path) as repo:

@@ -45,7 +45,7 @@ from typing import Any
 
 import git
 
-from ..errors import StateError
+from ..errors import BranchMoved, StateError
 
 CONFIG_DIR = "config"
 BRANCH = "main"
@@ -245,15 +245,21 @@ class StateRepository:
 
     # Side branches: learned state versioned beside the configuration, never part of it.
 
-    def commit_branch(self, branch: str, files: dict[str, bytes], message: str) -> str:
+    def commit_branch(self, branch: str, files: dict[str, bytes], message: str, *, expected: str | None | bool = False) -> str:
         """Make ``files`` (flat names) the whole tree of ``refs/heads/<branch>``, as one commit.
 
         ``main``, its work tree and the configuration history are untouched:
         other layers (the router's learning) keep their own line of history in
         the same repository, readable with ``git log <branch>``.
+
+        With ``expected`` (a commit, or None for "no commit yet"), the commit is
+        made only if the branch is still there: a writer that loaded an older
+        state gets a StateError instead of overwriting another writer's work.
         """
         self._require_lock()
         ref = _side_ref(branch)
+        if expected is not False and self._side_head(ref) != expected:
+            raise BranchMoved(f"{self.path}: branch {branch} moved to {self._side_head(ref)} since {expected} was read")
         for name in files:
             _plain_name(name)
         with tempfile.TemporaryDirectory(prefix="omega-side-") as scratch:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from omega_actors.actors.providers import ChatProvider, Work
+from omega_actors.actors.providers import Answer, ChatProvider, Work
 from omega_actors.actors.router import (
     GetRouterStats,
     Route,
@@ -55,6 +55,11 @@ def route(runtime: Runtime, text: str, **energy: Any) -> RouteResult:
     result = runtime.ask("router", Route(text, **energy), timeout=60)
     assert isinstance(result, RouteResult)
     return result
+
+
+def back_after(runtime: Runtime, path: str, restarted: int) -> bool:
+    node = runtime.tree().find(path)
+    return node is not None and node.restarts >= restarted and node.state == "running"
 
 
 def restarts(runtime: Runtime, path: str) -> int:
@@ -145,7 +150,7 @@ def test_a_wrong_member_is_outvoted_and_without_a_majority_the_consensus_fails(
 class CrashingProvider(ChatProvider):
     """A provider with a bug: its handler raises something that is not a provider error."""
 
-    def work(self, text: str) -> Work:
+    def work(self, text: str, timeout: float) -> Work:
         raise RuntimeError("a bug in the provider")
 
 
@@ -155,7 +160,7 @@ def test_a_crashing_provider_is_restarted_by_its_supervisor_and_the_task_escalat
     providers = {"small": f"{__name__}:CrashingProvider"}
     runtime = start_runtime(tree(table(server), tmp_path / "state", providers))
     result = route(runtime, "who wrote hamlet")
-    assert result.layer == "L5 medium" and "ActorFailed" in result.attempts[0].error
+    assert result.layer == "L5 medium" and "the provider crashed: RuntimeError" in result.attempts[0].error
     wait_until(lambda: restarts(runtime, "app/router/providers/small") >= 1, runtime, what="the provider's restart")
     assert restarts(runtime, "app/router/router") == 0 and restarts(runtime, "app/router") == 0
     assert route(runtime, "volume down").answer == "action: volume down"
@@ -251,3 +256,26 @@ def test_an_audit_that_gets_a_different_answer_drops_the_compiled_handler(
     assert not audited.compiled and audited.answer == "WRONG"
     assert any("dropped the handler" in change for change in audited.changes)
     assert not route(runtime, "who wrote hamlet").compiled
+
+
+def test_a_provider_that_keeps_crashing_opens_its_own_circuit_across_restarts(
+    start_runtime: Callable[..., Runtime], server: ChatServer, tmp_path: Path
+) -> None:
+    providers = {"small": f"{__name__}:CrashingProvider"}
+    runtime = start_runtime(tree(table(server, breaker={"failures": 2, "reset_after": 600.0}), tmp_path / "state", providers))
+    for crashes, question in enumerate(("who wrote hamlet", "who painted the mona lisa"), 1):
+        assert route(runtime, question).layer == "L5 medium"
+        wait_until(lambda: back_after(runtime, "app/router/providers/small", crashes), runtime, what="the provider back")
+    third = route(runtime, "who built the pyramids")
+    assert third.layer == "L5 medium" and "circuit open" in third.attempts[0].error
+    assert restarts(runtime, "app/router/providers/small") == 2  # the open circuit answers at once: no third crash
+
+
+def test_a_malformed_reply_from_a_provider_is_counted_and_the_router_keeps_running(
+    start_runtime: Callable[..., Runtime], server: ChatServer, tmp_path: Path
+) -> None:
+    runtime = start_runtime(tree(table(server), tmp_path / "state"))
+    runtime.tell("router", Answer(1, 1, 99, None, float("nan"), ((4, 10**400),), -1.0))  # type: ignore[arg-type]
+    runtime.tell("router", Answer(7, 1, 4, "late", 1.0, ((4, 12),), 0.1))  # for a task the router never had
+    assert route(runtime, "volume up").answer == "action: volume up"
+    assert all(node.restarts == 0 for node in runtime.tree().walk())

@@ -36,6 +36,19 @@ def naive(rows: list[tuple[int, int, int, int, int]], weighting: Weighting, qual
     return out
 
 
+def test_equal_rates_are_trimmed_by_weight_not_by_device_order() -> None:
+    # Devices 1 and 2 tie at the middle rate with different weights; the trim keeps one of them.
+    rows = [(3, 1, 5, 1, 1), (3, 2, 1, 1, 1), (3, 3, 1, 0, 1), (3, 4, 1, 2, 1), (3, 5, 1, 2, 1)]
+    weighting = Weighting(k=1, max_weight=200.0, trim=0.4)
+    array = np.zeros(len(rows), ROW)
+    for i, (pattern, device, trials, rate_q, seq) in enumerate(rows):
+        array[i] = (pattern, device, seq, trials, rate_q)
+    state = ShardState()
+    state.append(array)
+    got = state.aggregate(weighting, np.ones(13))
+    assert float(got["weight"][0]) == naive(rows, weighting, {})[3][1]
+
+
 @settings(max_examples=300, deadline=None)
 @given(rows_strategy, st.integers(1, 4), st.sampled_from([0.0, 0.1, 0.25, 0.4]), st.floats(1, 200),
        st.dictionaries(st.integers(1, 12), st.floats(0, 1), max_size=6), st.integers(1, 4))

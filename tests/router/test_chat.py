@@ -336,8 +336,9 @@ ANSWER = {"choices": [{"message": {"content": "fine"}}], "usage": {"prompt_token
     ({"choices": [{"message": {"content": None}}]}, "choices[0].message.content is missing or null; expected a string"),
     ({"choices": [{"message": {"content": 7}}]}, "choices[0].message.content is 7; expected a string"),
     ({**ANSWER, "usage": []}, "usage is []; expected an object"),
-    ({**ANSWER, "usage": {"prompt_tokens": -1}}, "usage.prompt_tokens is -1; expected a whole number >= 0"),
-    ({**ANSWER, "usage": {"completion_tokens": 2.5}}, "usage.completion_tokens is 2.5; expected a whole number >= 0"),
+    ({**ANSWER, "usage": {"prompt_tokens": 10**400}}, "usage.prompt_tokens is 1000"),
+    ({**ANSWER, "usage": {"prompt_tokens": -1}}, "usage.prompt_tokens is -1; expected a whole number from 0 to 10,000,000"),
+    ({**ANSWER, "usage": {"completion_tokens": 2.5}}, "usage.completion_tokens is 2.5; expected a whole number from 0 to 10,000,000"),
     ({**ANSWER, "usage": {"completion_tokens": True}}, "usage.completion_tokens is True"),
 ])
 def test_each_malformed_field_is_named_with_what_was_expected(data: dict[str, object], complaint: str) -> None:
@@ -348,6 +349,20 @@ def test_each_malformed_field_is_named_with_what_was_expected(data: dict[str, ob
 
     assert str(caught.value).startswith("http://127.0.0.1:11434/v1 (model 'm'): ")
     assert complaint in str(caught.value)
+
+
+def test_json_nested_deeper_than_the_parser_can_go_is_malformed_not_a_crash() -> None:
+    target = ChatEndpoint("http://127.0.0.1:11434/v1", "m")
+
+    with pytest.raises(MalformedResponse, match="not JSON"):
+        chat._decode(target, b"[" * 100_000)
+
+
+def test_a_token_cut_short_in_an_error_message_is_still_redacted() -> None:
+    token = "sk-" + "a1b2c3d4" * 8
+    message = "server says: Authorization: Bearer " + token[:20] + "..."
+
+    assert token[:8] not in chat._redact(message, token)
 
 
 def test_a_json_answer_that_is_not_an_object_is_malformed() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from omega_actors.errors import StateError
+from omega_actors.errors import BranchMoved, StateError
 from omega_actors.router.layers import Layer
 from omega_actors.router.policy import EnergyState
 from omega_actors.router.routing import Attempt, Router
@@ -198,3 +198,15 @@ def test_a_file_holding_an_object_of_the_wrong_shape_is_a_state_error_naming_it(
         RouterStore(path).load(SETTINGS)
 
     assert name in str(caught.value)
+
+
+def test_a_save_on_top_of_a_commit_that_is_no_longer_the_head_is_refused(tmp_path: Path) -> None:
+    store = RouterStore(tmp_path / "state")
+    first = store.save(taught(), "one router", expected=None)
+    store.save(taught(), "another router", expected=first)
+
+    with pytest.raises(BranchMoved, match="moved"):
+        store.save(taught(), "the first router again, from its stale view", expected=first)
+    with pytest.raises(BranchMoved):
+        store.save(taught(), "a router that saw no commit", expected=None)
+    assert len(store.history()) == 2
