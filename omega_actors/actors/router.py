@@ -243,14 +243,20 @@ class RouterActor(Actor):
 
     @handler
     def failed(self, message: Failed) -> None:
-        if isinstance(message.layer, int) and message.layer in _LAYER_NUMBERS:
-            self._forget(Layer(message.layer), message.request, message.attempt)
+        ids = (message.request, message.attempt, message.layer)
+        retry_in = message.retry_in
+        if any(isinstance(v, bool) or not isinstance(v, int) for v in ids) or message.layer not in _LAYER_NUMBERS or (
+            isinstance(retry_in, bool) or not isinstance(retry_in, (int, float)) or not math.isfinite(retry_in)
+        ):
+            self.ctx.count("malformed_replies")  # its call's timer moves the task on
+            return
+        self._forget(Layer(message.layer), message.request, message.attempt)
         pending = self._current(message.request, message.attempt)
         if pending is None:
             return
         if message.unavailable:
-            self.down[pending.layer] = time.monotonic() + max(MIN_DOWN_SECONDS, message.retry_in)
-        self._next(pending, message.error)
+            self.down[pending.layer] = time.monotonic() + max(MIN_DOWN_SECONDS, min(retry_in, 3600.0))
+        self._next(pending, str(message.error))
 
     @handler
     def timed_out(self, message: CallTimeout) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from omega_actors.actors.providers import Answer, ChatProvider, Work
+from omega_actors.actors.providers import Answer, ChatProvider, Failed, Work
 from omega_actors.actors.router import (
     GetRouterStats,
     Route,
@@ -277,5 +277,6 @@ def test_a_malformed_reply_from_a_provider_is_counted_and_the_router_keeps_runni
     runtime = start_runtime(tree(table(server), tmp_path / "state"))
     runtime.tell("router", Answer(1, 1, 99, None, float("nan"), ((4, 10**400),), -1.0))  # type: ignore[arg-type]
     runtime.tell("router", Answer(7, 1, 4, "late", 1.0, ((4, 12),), 0.1))  # for a task the router never had
+    runtime.tell("router", Failed([1], 1, 4, "unhashable", True, float("inf")))  # type: ignore[arg-type]
     assert route(runtime, "volume up").answer == "action: volume up"
     assert all(node.restarts == 0 for node in runtime.tree().walk())
