@@ -280,3 +280,18 @@ def test_a_malformed_reply_from_a_provider_is_counted_and_the_router_keeps_runni
     runtime.tell("router", Failed([1], 1, 4, "unhashable", True, float("inf")))  # type: ignore[arg-type]
     assert route(runtime, "volume up").answer == "action: volume up"
     assert all(node.restarts == 0 for node in runtime.tree().walk())
+
+
+def test_a_judge_picks_one_of_the_members_answers(start_runtime: Callable[..., Runtime], tmp_path: Path) -> None:
+    def answer(model: str, prompt: str) -> str:
+        return "2" if "Candidate answers" in prompt else f"{model} thinks so"
+
+    with ChatServer(answer=answer) as server:
+        settings = table(server, layers={"consensus": {"mode": "judge", "judge": "large", "min_confidence": 0.5}})
+        runtime = start_runtime(tree(settings, tmp_path / "state"))
+        result = route(runtime, "is it legal to record a film from broadcast tv?")
+        assert (result.layer, result.answer) == ("L7 consensus", "medium-m thinks so")
+        assert server.requests == {"small-m": 1, "medium-m": 1, "large-m": 2}  # three answers, then the judgement
+        server.behave("wrong", model="large-m")  # a judge that answers "WRONG" is a malformed judgement, not a guess
+        refused = route(runtime, "is it legal to copy a DVD for a friend?")
+        assert refused.answer is None and "one number from 1 to 3" in refused.attempts[0].error
