@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -63,7 +64,12 @@ def test_energy_options_reach_the_policy(router_config: Path) -> None:
 
 
 def test_an_unreachable_endpoint_is_a_failed_attempt_not_a_crash(router_config: Path) -> None:
-    result = route(router_config, "who wrote hamlet")  # nothing listens on the shipped Ollama address in tests
+    with socket.socket() as probe:  # a port that was free a moment ago, and that nothing listens on now
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = (router_config / "router.toml").read_text().replace("http://127.0.0.1:11434/v1", f"http://127.0.0.1:{port}/v1")
+    (router_config / "router.toml").write_text(settings)
+    result = route(router_config, "who wrote hamlet")
     assert result["answer"] is None
     assert "cannot connect" in result["attempts"][0]["error"] or "refused" in result["attempts"][0]["error"].lower()
 

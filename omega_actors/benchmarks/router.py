@@ -60,7 +60,7 @@ from ..router.features import normalise
 from ..router.intents import IntentClassifier
 from ..router.layers import Layer
 from ..router.policy import EnergyState
-from ..router.routing import Attempt, Router
+from ..router.routing import Attempt, Decision, Router
 from ..router.rules import Rules
 from ..router.settings import RouterSettings
 from ..runtime import load_config
@@ -222,7 +222,7 @@ def run(quick: bool = False, progress: Progress = None, seed: int = 7) -> dict[s
     return result
 
 
-def _play(decision, task: Task, simulation: Simulation) -> list[Attempt]:  # type: ignore[no-untyped-def]
+def _play(decision: Decision, task: Task, simulation: Simulation) -> list[Attempt]:
     if decision.compiled is not None:
         return [Attempt(Layer.RULES, True, (), 0.0, decision.compiled.answer)]
     attempts = []
