@@ -16,6 +16,8 @@
     python run.py config history [--json]
     python run.py route "TEXT" [--on-battery --battery PCT --solar-peak --carbon G --json]
     python run.py route stats [--json] # the router's cost ledger and what it learned
+    python run.py skeleton extract --installed [--db FILE --workers N]   # public API of packages, from source
+    python run.py skeleton show|query|diff ...
     python run.py bench runtime --json # benchmarks (see docs/benchmarks.md)
 """
 
@@ -33,7 +35,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import route_command
+from . import route_command, skeleton_command
 from .errors import ConfigError, OmegaError
 from .runtime import Runtime, TreeNode, load_config, render_text, to_json
 from .runtime.logs import logging_config
@@ -108,9 +110,10 @@ def _parser() -> argparse.ArgumentParser:
     history.set_defaults(handler=_history)
 
     route_command.add_parser(commands)
+    skeleton_command.add_parser(commands)
 
     bench = commands.add_parser("bench", help="run a benchmark and print JSON")
-    bench.add_argument("suite", choices=("runtime", "config", "brain", "sync", "router"))
+    bench.add_argument("suite", choices=("runtime", "config", "brain", "sync", "router", "skeleton"))
     bench.add_argument("--json", action="store_true", help="print only the JSON result line")
     bench.add_argument("--quick", action="store_true", help="fewer rounds (for smoke tests)")
     bench.set_defaults(handler=_bench)
@@ -354,9 +357,11 @@ def _bench(args: argparse.Namespace) -> int:
     from .benchmarks import config as config_bench
     from .benchmarks import router as router_bench
     from .benchmarks import runtime as runtime_bench
+    from .benchmarks import skeleton as skeleton_bench
     from .benchmarks import sync as sync_bench
 
-    suites = {"runtime": runtime_bench, "config": config_bench, "brain": brain_bench, "sync": sync_bench, "router": router_bench}
+    suites = {"runtime": runtime_bench, "config": config_bench, "brain": brain_bench, "sync": sync_bench, "router": router_bench,
+              "skeleton": skeleton_bench}
     suite = suites[args.suite]
     result = suite.run(quick=args.quick, progress=None if args.json else print)
     print(json.dumps(result))

@@ -15,7 +15,7 @@ Lifecycle, between a supervisor and a child instance::
     supervisor <--SaveCheckpoint-- child
 
 Requests a supervisor answers (replies in brackets): ``StartChild``
-[``ChildStarted`` | ``Refused``], ``TerminateChild``, ``RestartChild``,
+[``ChildStarted`` | ``Refused``], ``TerminateChild``, ``RestartChild``, ``KillChild``,
 ``DeleteChild`` [``Done`` | ``Refused``], ``WhichChildren`` [``Children``],
 ``CountChildren`` [``ChildCounts``], ``GetTree`` [``TreeNode``],
 ``Reconfigure`` (from its parent) and ``ReconfigureChild`` (to the
@@ -144,6 +144,15 @@ class TerminateChild:
 @dataclass(frozen=True, slots=True)
 class RestartChild:
     id: str
+
+
+@dataclass(frozen=True, slots=True)
+class KillChild:
+    """OTP's ``exit(Child, kill)``: end a running child at once; its exit is ``Killed(reason)``
+    and its restart policy applies (a hung child cannot answer a request to stop)."""
+
+    id: str
+    reason: str = "killed"
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .actor import Actor, handler
 from .child_record import ChildRecord
 from .child_spec import ChildSpec
+from .exits import Killed
 from .introspection import (
     RESTARTING,
     RUNNING,
@@ -32,6 +33,7 @@ from .messages import (
     DeleteChild,
     Done,
     GetTree,
+    KillChild,
     Refused,
     RestartChild,
     StartChild,
@@ -119,6 +121,16 @@ class SupervisorRequests(Actor):
         if self.spec.dynamic and child in self.children:
             self.children.remove(child)
         self.send(requester, Done())
+
+    @handler
+    def _kill_child(self, message: KillChild) -> Done | Refused:
+        # Not an operation: it must not wait behind one, since a hung child may be what blocks it.
+        child = self._find(message.id)
+        if child is None or child.address is None or child.state != RUNNING or not isinstance(message.reason, str):
+            return Refused("kill_child", "not_found" if child is None else "not_running")
+        child.reason = Killed(message.reason[:200])
+        self.ctx.kill(child.address, child.pid)
+        return Done()
 
     @handler
     def _restart_child(self, message: RestartChild) -> None:

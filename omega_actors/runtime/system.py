@@ -50,6 +50,7 @@ from .messages import (
     GetSpec,
     GetTree,
     Init,
+    KillChild,
     Publish,
     ReconfigureChild,
     Reconfigured,
@@ -298,6 +299,10 @@ class Runtime:
 
     def terminate_child(self, path: str, id: str) -> None:
         self._call(path, TerminateChild(id))
+
+    def kill_child(self, path: str, id: str, reason: str = "killed") -> None:
+        """End a running child at once (SIGKILL on the tcp base); its restart policy applies."""
+        self._call(path, KillChild(id, reason))
 
     def restart_child(self, path: str, id: str) -> Address:
         reply = self._call(path, RestartChild(id))

@@ -10,6 +10,7 @@ the actors themselves, with what a model of the semantics predicts.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from dataclasses import dataclass
 
@@ -32,6 +33,11 @@ class Boom:
 @dataclass(frozen=True)
 class Quit:
     """Make the actor stop normally."""
+
+
+@dataclass(frozen=True)
+class Hang:
+    """Make the handler block for good, as a parse that never ends would."""
 
 
 @dataclass(frozen=True)
@@ -134,6 +140,10 @@ class Probe(Actor):
     @handler
     def quit(self, message: Quit) -> None:
         self.stop()
+
+    @handler
+    def hang(self, message: Hang) -> None:
+        threading.Event().wait()
 
     @handler
     def ping(self, message: Ping) -> Pong:

@@ -21,8 +21,8 @@ from omega_actors.runtime import (
     SupervisorSpec,
 )
 
-from .conftest import assert_all_gone, wait_until
-from .probes import Boom, Ping, Pong, Probe, Quit, read_lines
+from .conftest import alive, assert_all_gone, wait_until
+from .probes import Boom, Hang, Ping, Pong, Probe, Quit, read_lines
 
 
 def probe(id: str, log: str, **overrides: object) -> ChildSpec:
@@ -301,3 +301,27 @@ def test_failed_starts_after_a_long_run_keep_the_backoff_growing():
     delays = [supervisor._backoff_delay(record) for _ in range(4)]
     assert delays == [1.0, 2.0, 4.0, 8.0]
     assert Killed().abnormal
+
+
+@pytest.mark.tcp
+def test_kill_child_ends_a_hung_child_at_once_and_its_restart_policy_brings_it_back(start_runtime, probe_log):
+    runtime = start_runtime(SupervisorSpec(children=(probe("a", probe_log, shutdown=60.0),)), "tcp")
+    before = child(runtime, "app", "a")
+    runtime.tell(before.address, Hang())
+    runtime.kill_child("app", "a", "no answer in 2 s")
+    wait_until(lambda: child(runtime, "app", "a").restarts == 1 and child(runtime, "app", "a").state == "running",
+               what="the killed child to be restarted")
+    after = child(runtime, "app", "a")
+    assert after.pid != before.pid and not alive(before.pid)
+    assert "no answer in 2 s" in (after.last_exit or "")
+    assert "stop app/a" not in " ".join(read_lines(probe_log)), "a killed child runs no stopping hook"
+    assert runtime.ask(after.address, Ping()).pid == after.pid
+
+
+def test_kill_child_refuses_a_child_that_is_not_there_or_not_running(start_runtime, base, probe_log):
+    runtime = start_runtime(SupervisorSpec(children=(probe("a", probe_log),)), base)
+    with pytest.raises(SupervisorError, match="not_found"):
+        runtime.kill_child("app", "nobody")
+    runtime.terminate_child("app", "a")
+    with pytest.raises(SupervisorError, match="not_running"):
+        runtime.kill_child("app", "a")
