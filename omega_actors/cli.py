@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import route_command, skeleton_command
+from . import genesis_command, route_command, skeleton_command
 from .errors import ConfigError, OmegaError
 from .runtime import Runtime, TreeNode, load_config, render_text, to_json
 from .runtime.logs import logging_config
@@ -111,9 +111,10 @@ def _parser() -> argparse.ArgumentParser:
 
     route_command.add_parser(commands)
     skeleton_command.add_parser(commands)
+    genesis_command.add_parser(commands)
 
     bench = commands.add_parser("bench", help="run a benchmark and print JSON")
-    bench.add_argument("suite", choices=("runtime", "config", "brain", "sync", "router", "skeleton"))
+    bench.add_argument("suite", choices=("runtime", "config", "brain", "sync", "router", "skeleton", "genesis"))
     bench.add_argument("--json", action="store_true", help="print only the JSON result line")
     bench.add_argument("--quick", action="store_true", help="fewer rounds (for smoke tests)")
     bench.set_defaults(handler=_bench)
@@ -355,13 +356,14 @@ def _check(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from .benchmarks import brain as brain_bench
     from .benchmarks import config as config_bench
+    from .benchmarks import genesis as genesis_bench
     from .benchmarks import router as router_bench
     from .benchmarks import runtime as runtime_bench
     from .benchmarks import skeleton as skeleton_bench
     from .benchmarks import sync as sync_bench
 
     suites = {"runtime": runtime_bench, "config": config_bench, "brain": brain_bench, "sync": sync_bench, "router": router_bench,
-              "skeleton": skeleton_bench}
+              "skeleton": skeleton_bench, "genesis": genesis_bench}
     suite = suites[args.suite]
     result = suite.run(quick=args.quick, progress=None if args.json else print)
     print(json.dumps(result))

@@ -80,3 +80,13 @@ class MalformedResponse(ProviderError):
 
 class BranchMoved(StateError):
     """A side branch of the state repository moved since the writer read it: another writer committed."""
+
+
+class GenesisError(OmegaError):
+    """Genesis refused an experiment request or could not prepare it (a missing field, an unknown metric,
+    a patch that does not apply); ``key`` names the field."""
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        self.key = key
+        self.detail = message
+        super().__init__(f"{key}: {message}" if key else message)

@@ -52,7 +52,8 @@ from ..brain import (
     RecommendContext,
     shared_embedder,
 )
-from ..errors import BrainInputError
+from ..brain.settings import RANKING_KEYS
+from ..errors import BrainInputError, OmegaError
 from ..runtime import (
     Actor,
     ChildSpec,
@@ -178,6 +179,41 @@ class GetEpisodes:
 @dataclass(frozen=True)
 class Episodes:
     items: tuple[Episode, ...]
+
+
+@dataclass(frozen=True)
+class Retune:
+    """Change ranking weights in place (a hot reload); answered with :class:`Retuned`."""
+
+    settings: Mapping[str, float]
+
+    def check(self) -> dict[str, float]:
+        table = _field(self, "settings", Mapping)
+        return {str(k): v for k, v in table.items()}
+
+
+@dataclass(frozen=True)
+class Retuned:
+    settings: Mapping[str, float]  # every ranking weight, after the change
+
+
+@dataclass(frozen=True)
+class ProveRanking:
+    """Recall@10 of each candidate change of ranking weights on this TV's own recorded episodes."""
+
+    candidates: tuple[Mapping[str, float], ...]
+
+    def check(self) -> tuple[Mapping[str, float], ...]:
+        candidates = _field(self, "candidates", tuple)
+        if not 1 <= len(candidates) <= 16 or not all(isinstance(c, Mapping) for c in candidates):
+            raise BrainInputError("ProveRanking.candidates: expected 1-16 tables of ranking weights")
+        return candidates
+
+
+@dataclass(frozen=True)
+class Proven:
+    recalls: tuple[float, ...]
+    episodes: int
 
 
 @dataclass(frozen=True)
@@ -367,6 +403,33 @@ class MemoryActor(Actor):
         return Episodes(tuple(self._brain.reflexion.recent(limit)))
 
     @handler
+    def retune(self, message: Retune) -> Retuned | Refused:
+        try:
+            settings = self._brain.retune(message.check())
+        except BrainInputError as exc:
+            return _refused(self, "Retune", exc)
+        logs.emit(logging.INFO, "brain_retuned", self.path, tv=self.tv, settings=message.settings)
+        return Retuned({key: getattr(settings, key) for key in RANKING_KEYS})
+
+    @handler
+    def prove(self, message: ProveRanking) -> Proven | Refused:
+        from ..genesis.improvement import proven_recall
+
+        brain = self._brain
+        try:
+            candidates = message.check()
+            episodes = brain.reflexion.recent(100_000)
+            labelled = dict(brain.store.all_items())
+            vectors = dict(brain.store.all_vectors())
+            labels = [label for label in labelled if label in vectors]
+            items = [labelled[label] for label in labels]
+            matrix = np.stack([vectors[label] for label in labels]) if labels else np.zeros((0, 384), np.float32)
+            recalls = proven_recall(episodes, items, matrix, brain.settings, candidates)
+        except (BrainInputError, OmegaError) as exc:
+            return _refused(self, "ProveRanking", BrainInputError(str(exc)))
+        return Proven(tuple(recalls), len(episodes))
+
+    @handler
     def stats(self, message: GetStats) -> BrainStats:
         brain = self._brain
         patterns = brain.patterns
@@ -417,13 +480,17 @@ def _refused(actor: Actor, request: str, exc: BrainInputError) -> Refused:
 
 
 def tv_brain_spec(tv: str, *, data_dir: str = "", settings: Mapping[str, Any] | None = None,
-                  intensity: int = 5, period: float = 30.0, sync: Mapping[str, Any] | None = None) -> ChildSpec:
+                  intensity: int = 5, period: float = 30.0, sync: Mapping[str, Any] | None = None,
+                  improver: Mapping[str, Any] | None = None) -> ChildSpec:
     """One TV's supervisor, as ``config/brain/tree.toml`` declares it.
 
     ``sync`` (optional) configures the sync agent: ``link`` ("actors", "nats"
     or "off"), ``nats_url``, ``nats_prefix``, ``tick`` (seconds between clock checks),
     ``clock`` (a Clock) and the :class:`~omega_actors.federation.device.SyncSettings`
     keys (``interval_min``, ``interval_max``, ``threshold``, ...).
+
+    ``improver`` (optional) adds the TV's :class:`~omega_actors.actors.genesis.Improver`:
+    ``state_dir`` (its git repository), ``window``, ``tolerance``, ``poll``.
     """
     from .sync_agent import SyncAgent
 
@@ -440,6 +507,10 @@ def tv_brain_spec(tv: str, *, data_dir: str = "", settings: Mapping[str, Any] | 
         SyncAgent(tv, data_dir, options, **agent)  # refuse bad sync settings here too
         children.append(SyncAgent.child_spec("sync", name=registered["sync"], tv=tv, data_dir=data_dir or table.get("data_dir", ""),
                                              sync=options, **agent))
+    if improver is not None:
+        from .genesis import improver_spec
+
+        children.append(improver_spec(tv, **dict(improver)))
     return Supervisor.child_spec(
         f"tv-{tv}",
         SupervisorSpec(strategy=Strategy.REST_FOR_ONE, intensity=intensity, period=period, children=tuple(children)),

@@ -55,8 +55,8 @@ from omega_actors.brain.ranking import (
     rank,
     smoothed,
 )
-from omega_actors.brain.settings import BrainSettings
-from omega_actors.errors import BrainInputError
+from omega_actors.brain.settings import RANKING_KEYS, BrainSettings
+from omega_actors.errors import BrainInputError, ConfigError
 
 log = logging.getLogger("omega_actors.brain")
 
@@ -104,9 +104,7 @@ class Brain:
         self.reflexion = ReflexionMemory(self.store)
         self.skills = SkillLibrary(self.store)
         self.reasoning = ReasoningBank(self.store)
-        self.weights = Weights(settings.similarity_weight, settings.skill_weight, settings.trend_weight,
-                               settings.prior_strength, settings.cowatch_weight, settings.popularity_weight,
-                               settings.query_weight)
+        self.weights = _weights(settings)
         self._items: dict[str, tuple[int, MediaItem]] = {}
         self._by_label: dict[int, MediaItem] = {}
         self._taste_cache: tuple[bool, np.ndarray | None] = (False, None)
@@ -238,6 +236,23 @@ class Brain:
         genres = {media: self._items[media][1].genres for media in known}
         self.reasoning.consolidate(episodes, vectors, genres, success=self.settings.success_fraction)
         self._since_consolidation = 0
+
+    def retune(self, changes: Mapping[str, float]) -> BrainSettings:
+        """Change ranking weights in place (a hot reload: no restart, nothing re-read); the new settings.
+
+        Only the keys of :data:`RANKING_KEYS` may change here: the others shape
+        what is stored (windows, capacity) and need a restart.
+        """
+        unknown = sorted(set(changes) - set(RANKING_KEYS))
+        if unknown:
+            raise BrainInputError(f"only ranking weights can be retuned ({', '.join(RANKING_KEYS)}); got {', '.join(unknown)}")
+        try:
+            settings = replace(self.settings, **dict(changes))  # type: ignore[arg-type]
+        except (ConfigError, TypeError) as exc:
+            raise BrainInputError(f"bad ranking weights: {exc}") from None
+        self.settings = settings
+        self.weights = _weights(settings)
+        return settings
 
     def apply_patterns(self, patterns: ConsolidatedPatterns) -> None:
         """Take the constellation's consolidated patterns (replacing the previous ones)."""
@@ -533,6 +548,11 @@ class Brain:
         if observation.recommended:
             return f"chose {genres} over our picks on a {when}; watched {percent}"
         return f"watched {genres} on a {when}: {percent}"
+
+
+def _weights(settings: BrainSettings) -> Weights:
+    return Weights(settings.similarity_weight, settings.skill_weight, settings.trend_weight, settings.prior_strength,
+                   settings.cowatch_weight, settings.popularity_weight, settings.query_weight)
 
 
 def _outcome(observation: Observation, success: bool) -> str:

@@ -41,7 +41,8 @@ from omega_actors.tables import settings_from_table
 
 _COUNTS = ("threads", "max_text_chars", "capacity", "hnsw_m", "ef_construction", "ef_search",
            "recent_window", "consolidate_every", "save_index_every", "cowatch_window", "history_limit")
-_WEIGHTS = ("prior_strength", "similarity_weight", "query_weight", "skill_weight", "trend_weight", "cowatch_weight",
+# What a running brain may change in place (Brain.retune): they shape ranking only, not what is stored.
+RANKING_KEYS = _WEIGHTS = ("prior_strength", "similarity_weight", "query_weight", "skill_weight", "trend_weight", "cowatch_weight",
             "popularity_weight", "popularity_fade")
 
 

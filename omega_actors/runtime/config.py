@@ -12,6 +12,11 @@ top-level tables; each table may appear in one file only:
     How ``python run.py config apply`` watches a change: see
     :mod:`omega_actors.reload.settings`.
 
+``[router]``, ``[brain]`` (optional)
+    Read by the layers they configure: :mod:`omega_actors.router.settings`,
+    :mod:`omega_actors.brain.settings` (the brain's ranking weights, which
+    Genesis experiments change).
+
 ``[tree]``
     The application's root supervisor: ``id`` (default ``"app"``) and the
     supervisor keys below, with its children as ``[[tree.children]]``.
@@ -64,7 +69,7 @@ from .supervisor import Supervisor
 from .supervisor_spec import SupervisorSpec
 from .system import SystemConfig
 
-SECTIONS = ("system", "tree", "reload", "router")
+SECTIONS = ("system", "tree", "reload", "router", "brain")
 RUNTIME_SECTIONS = ("system", "tree")  # the others are read by the layers they configure
 SYSTEM_KEYS = tuple(SystemConfig.__dataclass_fields__)
 SUPERVISOR_KEYS = ("strategy", "intensity", "period", "auto_shutdown", "backoff", "dynamic", "max_children", "children")

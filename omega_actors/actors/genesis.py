@@ -1,0 +1,662 @@
+"""The Genesis application: a service, one experiment actor per request, and the improvement aggregator.
+
+::
+
+    genesis (one_for_one)
+      experiments   dynamic Supervisor, named genesis.experiments: ExperimentActor children, temporary
+      service       GenesisService, named genesis.service
+      aggregator    ImprovementAggregator, named genesis.aggregator (type 2)
+
+Instances talk to Genesis only through the event bus:
+
+- ``genesis.experiment.request.<instance_id>``: a request (see :mod:`omega_actors.genesis.request`);
+- ``genesis.experiment.status.<experiment_id>``: after each step (requested, prepare, baseline-1, ...);
+- ``genesis.experiment.completed.<experiment_id>``: graded: ``status`` success, partial_success or
+  failed, ``recommendation`` merge or rollback, metrics, timings, and ``merged`` (the branch);
+- ``genesis.experiment.failed.<experiment_id>``: not graded: rejected (with the reason), or the
+  experiment could not run (its sandbox could not be made, its actor crashed).
+
+Each experiment runs in its own actor (on the tcp base, its own process), one
+step per message, and its command in a further process with limits. An
+experiment actor that crashes ends its experiment, not Genesis: the service
+hears ``omega.child.exited`` for it, records it failed and removes its
+sandbox. The service is the only writer of Genesis' database.
+
+Improvers (one per TV, in the TV's tree: :func:`improver_spec`) run types 1
+and 2 on the TV side; see :class:`Improver`.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import GenesisError, OmegaError, StateError
+from ..genesis.experiment import Experiment, admit
+from ..genesis.improvement import (
+    Adoption,
+    brain_toml,
+    check_ranking,
+    fingerprint,
+    hit_rate,
+    validated,
+)
+from ..genesis.records import Records
+from ..genesis.request import ExperimentRequest, parse_request
+from ..genesis.sandbox import Sandboxes, new_experiment_id
+from ..runtime import (
+    Actor,
+    ChildSpec,
+    Event,
+    Refused,
+    Restart,
+    Strategy,
+    Supervisor,
+    SupervisorSpec,
+    handler,
+    logs,
+)
+from ..runtime.messages import ChildStarted, Done, StartChild
+from ..storage.state_repository import StateRepository
+from .tv_brain import (
+    Episodes,
+    GetEpisodes,
+    Proven,
+    ProveRanking,
+    Retune,
+    Retuned,
+    names,
+)
+
+SERVICE = "genesis.service"
+EXPERIMENTS = "genesis.experiments"
+AGGREGATOR = "genesis.aggregator"
+REQUEST = "genesis.experiment.request"
+
+
+# ---------------------------------------------------------------- messages
+
+
+@dataclass(frozen=True)
+class RequestExperiment:
+    """Ask the service directly (the CLI does): answered with :class:`Admitted` or ``Refused``."""
+
+    request: Mapping[str, Any]
+    requester: str = "cli"
+
+
+@dataclass(frozen=True)
+class Admitted:
+    experiment_id: str
+
+
+@dataclass(frozen=True)
+class GetExperiment:
+    experiment_id: str
+
+
+@dataclass(frozen=True)
+class ListExperiments:
+    limit: int = 50
+
+
+@dataclass(frozen=True)
+class Progress:
+    experiment_id: str
+    step: str
+    timings: Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class Finished:
+    experiment_id: str
+    outcome: Mapping[str, Any]
+    graded: bool  # False: the experiment could not run to a verdict
+
+
+@dataclass(frozen=True)
+class _Step:
+    index: int
+
+
+@dataclass(frozen=True)
+class _Stop:
+    pass
+
+
+FINISH_PATIENCE = 30.0  # seconds an experiment actor waits for the service to take its verdict
+
+
+# ---------------------------------------------------------------- the service
+
+
+class GenesisService(Actor):
+    def __init__(self, data_dir: str, sandboxes: str, database_url: str = "") -> None:
+        self.data_dir = Path(data_dir)
+        self.sandboxes = Sandboxes(Path(sandboxes))
+        self.database_url = database_url
+        self.records: Records | None = None
+        self.running: dict[str, str] = {}  # experiment id -> requester
+        self.starting: list[str] = []  # asked of the experiments supervisor, not yet answered
+
+    def started(self) -> None:
+        self.records = Records(self.data_dir / "genesis.sqlite3")
+        self.subscribe(f"{REQUEST}.*")
+        parent = self.path.rpartition("/")[0]
+        self.subscribe(".".join(["omega", "child", "exited", *(parent.split("/") if parent else []), "experiments", "*"]))
+        for experiment_id in self._records.unfinished():  # left by an earlier instance of Genesis
+            self._fail(experiment_id, "Genesis stopped while it ran", {})
+
+    def stopping(self, reason: object) -> None:
+        if self.records is not None:
+            self.records.close()
+
+    @property
+    def _records(self) -> Records:
+        assert self.records is not None, "started() opens the records"
+        return self.records
+
+    @handler
+    def on_event(self, message: Event) -> None:
+        subject = message.subject
+        if subject.startswith(REQUEST + "."):
+            self._admit(message.payload, subject.rpartition(".")[2])
+        elif subject.startswith("omega.child.exited."):
+            experiment_id = subject.rpartition(".")[2]
+            if experiment_id in self.running:
+                reason = message.payload.get("reason") if isinstance(message.payload, dict) else None
+                self._fail(experiment_id, f"its actor ended before a verdict: {reason}", {})
+
+    @handler
+    def request(self, message: RequestExperiment) -> Admitted | Refused:
+        return self._admit(message.request, message.requester)
+
+    @handler
+    def get(self, message: GetExperiment) -> dict[str, Any] | Refused:
+        record = self._records.get(str(message.experiment_id))
+        return record if record is not None else Refused("GetExperiment", f"no experiment {message.experiment_id!r}")
+
+    @handler
+    def list(self, message: ListExperiments) -> list[dict[str, Any]]:
+        return self._records.list(int(message.limit))
+
+    @handler
+    def progress(self, message: Progress) -> None:
+        if message.experiment_id in self.running:
+            self._records.progress(message.experiment_id, message.step, dict(message.timings))
+            self.publish(f"genesis.experiment.status.{message.experiment_id}",
+                         {"experiment_id": message.experiment_id, "step": message.step})  # fmt: skip
+
+    @handler
+    def finished(self, message: Finished) -> Done:
+        # Answered: the experiment actor stops only after this, so its exit event cannot overtake its verdict.
+        if message.experiment_id not in self.running:
+            return Done()
+        outcome = dict(message.outcome)
+        if not message.graded:
+            self._fail(message.experiment_id, str(outcome.get("reason", "failed")), outcome)
+            return Done()
+        del self.running[message.experiment_id]
+        self._records.finished(message.experiment_id, outcome["status"], outcome["recommendation"], outcome,
+                               dict(outcome.get("timings", {})))  # fmt: skip
+        self.publish(f"genesis.experiment.completed.{message.experiment_id}", outcome)
+        return Done()
+
+    @handler
+    def child_started(self, message: ChildStarted) -> None:
+        if message.id in self.starting:
+            self.starting.remove(message.id)
+
+    @handler
+    def refused(self, message: Refused) -> None:
+        # The experiments supervisor answers start requests in order: a refusal (max_children, a failed
+        # start) is for the oldest start not yet answered. That experiment fails; nothing else does.
+        if message.request == "start_child" and self.starting:
+            self._fail(self.starting.pop(0), f"could not start: {message.reason}", {})
+
+    def _admit(self, payload: object, requester: str) -> Admitted | Refused:
+        experiment_id = new_experiment_id()
+        try:
+            request = parse_request(payload, requester=requester)
+            admit(request, self.sandboxes)
+        except (GenesisError, OmegaError, OSError) as exc:
+            return self._reject(experiment_id, requester, payload, str(exc))
+        self._records.requested(experiment_id, request)
+        self.running[experiment_id] = requester
+        spec = ExperimentActor.child_spec(experiment_id, restart=Restart.TEMPORARY, experiment_id=experiment_id,
+                                          request=request.to_dict(), sandboxes=str(self.sandboxes.root),
+                                          database_url=self.database_url)  # fmt: skip
+        self.starting.append(experiment_id)
+        self.send_named(EXPERIMENTS, StartChild(spec))
+        self.publish(f"genesis.experiment.status.{experiment_id}",
+                     {"experiment_id": experiment_id, "step": "requested", "requester": requester, "extra": dict(request.extra)})
+        return Admitted(experiment_id)
+
+    def _reject(self, experiment_id: str, requester: str, payload: object, reason: str) -> Refused:
+        self.ctx.count("rejected")
+        self._records.rejected(requester, reason)
+        logs.emit(logging.WARNING, "genesis_request_rejected", self.path, requester=requester, reason=reason)
+        extra = payload.get("extra", {}) if isinstance(payload, Mapping) else {}
+        self.publish(f"genesis.experiment.failed.{experiment_id}", {
+            "experiment_id": experiment_id, "status": "rejected", "reason": reason, "requester": requester,
+            "extra": dict(extra) if isinstance(extra, Mapping) else {},
+        })  # fmt: skip
+        return Refused("RequestExperiment", reason)
+
+    def _fail(self, experiment_id: str, reason: str, outcome: dict[str, Any]) -> None:
+        self.running.pop(experiment_id, None)
+        record = self._records.get(experiment_id) or {}
+        shutil.rmtree(self.sandboxes.root / experiment_id, ignore_errors=True)
+        outcome = {**outcome, "experiment_id": experiment_id, "status": "failed", "recommendation": "rollback", "reason": reason,
+                   "extra": record.get("request", {}).get("extra", {})}  # fmt: skip
+        self._records.finished(experiment_id, "failed", "rollback", outcome, dict(outcome.get("timings", {})))
+        self.publish(f"genesis.experiment.failed.{experiment_id}", outcome)
+
+
+# ---------------------------------------------------------------- one experiment
+
+
+class ExperimentActor(Actor):
+    """Runs one experiment, one step per message, and reports to the service."""
+
+    def __init__(self, experiment_id: str, request: Mapping[str, Any], sandboxes: str, database_url: str = "") -> None:
+        self.request: ExperimentRequest = parse_request(request, requester=request.get("requester", "cli"))
+        self.experiment = Experiment(experiment_id, self.request, Sandboxes(Path(sandboxes)), database_url)
+        self.concluded = False
+
+    def started(self) -> None:
+        self.send(self.address, _Step(0))
+
+    def stopping(self, reason: object) -> None:
+        if not self.concluded:
+            self.experiment.discard()  # a crash or a shutdown leaves no sandbox and no database behind
+
+    @handler
+    def step(self, message: _Step) -> None:
+        steps = self.experiment.steps()
+        name, run = steps[message.index]
+        try:
+            run()
+        except GenesisError as exc:
+            self.experiment.discard()
+            self.concluded = True
+            outcome = {**self.experiment.outcome(), "reason": f"{name}: {exc}"}
+            self._finish(Finished(self.experiment.experiment_id, outcome, graded=False))
+            return
+        self.send_named(SERVICE, Progress(self.experiment.experiment_id, name, dict(self.experiment.timings)))
+        if message.index + 1 < len(steps):
+            self.send(self.address, _Step(message.index + 1))
+            return
+        self.concluded = True
+        self._finish(Finished(self.experiment.experiment_id, self.experiment.outcome(), graded=True))
+
+    def _finish(self, verdict: Finished) -> None:
+        """Report, and stop once the service has it (or after a while, if it never answers)."""
+        self.send_named(SERVICE, verdict)
+        self.send_after(FINISH_PATIENCE, _Stop())
+
+    @handler
+    def acknowledged(self, message: Done) -> None:
+        self.stop()
+
+    @handler
+    def give_up(self, message: _Stop) -> None:
+        self.stop()
+
+
+# ---------------------------------------------------------------- type 2: the aggregator
+
+
+@dataclass(frozen=True)
+class GetAdoption:
+    pass
+
+
+class ImprovementAggregator(Actor):
+    """Counts validated local improvements; past the threshold, has Genesis test one, then recommends it fleet-wide."""
+
+    def __init__(self, state_repository: str, dataset: str, fleet: int = 0, threshold: float = 0.7, users: int = 60,
+                 timeout: float = 600.0) -> None:
+        self.state_repository = state_repository
+        self.dataset = dataset
+        self.users = users
+        self.timeout = timeout
+        self.adoption = Adoption(fleet, threshold)
+        self.settings: dict[str, dict[str, float]] = {}
+        self.outcomes: dict[str, str] = {}
+
+    def restore(self, state: tuple[Adoption, dict[str, dict[str, float]], dict[str, str]]) -> None:
+        self.adoption, self.settings, self.outcomes = state
+
+    def _keep(self) -> None:
+        self.checkpoint((self.adoption, self.settings, self.outcomes))
+
+    def started(self) -> None:
+        self.subscribe("improvement.local.>")
+        self.subscribe("genesis.experiment.completed.*")
+        self.subscribe("genesis.experiment.failed.*")
+
+    @handler
+    def on_event(self, message: Event) -> None:
+        payload = message.payload if isinstance(message.payload, Mapping) else {}
+        tokens = message.subject.split(".")
+        if tokens[:2] == ["improvement", "local"] and len(tokens) == 4:
+            self._local(tokens[2], tokens[3], payload)
+        elif tokens[:2] == ["genesis", "experiment"]:
+            self._experiment(tokens[2], payload)
+
+    @handler
+    def adoption_state(self, message: GetAdoption) -> dict[str, Any]:
+        return {"instances": sorted(self.adoption.instances), "shares": {k: self.adoption.share(k) for k in self.adoption.by_improvement},
+                "outcomes": dict(self.outcomes)}  # fmt: skip
+
+    def _local(self, kind: str, instance: str, payload: Mapping[str, Any]) -> None:
+        if instance not in self.adoption.instances:
+            self.adoption.heard(instance)
+            self._keep()
+        if kind != "validated" or payload.get("source") == "global":
+            return
+        try:
+            settings = check_ranking(payload.get("settings"))
+        except GenesisError:
+            self.ctx.count("malformed_improvement")
+            return
+        key = fingerprint(settings)
+        self.settings[key] = settings
+        if self.adoption.validated(instance, key):
+            self.outcomes[key] = "testing"
+            self.publish(f"{REQUEST}.central", self._safety_test(key, settings))
+        self._keep()
+
+    def _safety_test(self, key: str, settings: dict[str, float]) -> dict[str, Any]:
+        return {
+            "experiment_type": "global", "risk_level": "medium",
+            "description": f"{key}: validated by {self.adoption.share(key):.0%} of the fleet",
+            "estimated_impact": "Recall@10 on recorded episodes", "rollback_plan": "delete the sandbox; nothing is broadcast",
+            "change": {"kind": "config", "repository": self.state_repository, "files": {"brain.toml": brain_toml(settings)}},
+            "validation": {"command": list(REPLAY_COMMAND), "metrics": ["recall_at_10"], "dataset": self.dataset,
+                           "users": self.users, "timeout": self.timeout, "cpu_seconds": int(self.timeout)},
+            "extra": {"improvement": key},
+        }  # fmt: skip
+
+    def _experiment(self, kind: str, payload: Mapping[str, Any]) -> None:
+        extra = payload.get("extra") if isinstance(payload.get("extra"), Mapping) else {}
+        key = extra.get("improvement") if isinstance(extra, Mapping) else None
+        if key not in self.settings or self.outcomes.get(key) != "testing":
+            return
+        if kind == "completed" and payload.get("recommendation") == "merge":
+            self.outcomes[key] = "recommended"
+            self._keep()
+            validators = self.adoption.by_improvement.get(key, set())
+            others = sorted(self.adoption.instances - validators)
+            canary = (others or sorted(validators))[0]
+            self.publish("improvement.global.recommended", {
+                "improvement": key, "settings": self.settings[key], "canary": canary,
+                "experiment_id": payload.get("experiment_id"), "changes": payload.get("changes", {}),
+            })  # fmt: skip
+        elif kind in ("completed", "failed"):
+            self.outcomes[key] = "rejected"
+            self._keep()
+            self.publish("improvement.global.rejected", {"improvement": key, "experiment_id": payload.get("experiment_id"),
+                                                         "reasons": payload.get("reasons") or [payload.get("reason", "")]})  # fmt: skip
+
+
+REPLAY_COMMAND = ("{python}", "-m", "omega_actors.genesis.replay", "--config", "{sandbox}/config", "--episodes", "{episodes}",
+                  "--catalogue", "{catalogue}", "--out", "{rankings}")  # fmt: skip
+
+
+# ---------------------------------------------------------------- types 1 and 2 on the TV: the improver
+
+
+@dataclass(frozen=True)
+class Propose:
+    """A local change of ranking weights (type 1): proven on recorded episodes, applied, validated live."""
+
+    settings: Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class GetImprover:
+    pass
+
+
+@dataclass(frozen=True)
+class _Check:
+    round: int
+
+
+class Improver(Actor):
+    """One TV's improvements of its ranking weights.
+
+    Type 1: :class:`Propose` -> the memory actor proves the change on its own
+    recorded episodes (Recall@10 with and without it); if it helps, it is
+    applied in place (``Retune``) and ``improvement.local.applied.<tv>`` is
+    published. After ``window`` more episodes the live hit rate is compared
+    with the ``window`` before: the change is committed on the TV's git
+    branch ``ranking-<tv>`` (``improvement.local.validated.<tv>``) or the
+    committed weights are put back and the reset is recorded on the branch
+    too (``improvement.local.rolled_back.<tv>``).
+
+    Type 2: on ``improvement.global.recommended``, the canary applies the
+    change with the same validation; the others wait for the canary's
+    ``validated`` and then apply it, validating each for themselves.
+
+    The branch holds what survives restarts: a new instance (after its memory
+    actor restarted, rest_for_one) applies the committed weights first.
+    """
+
+    def __init__(self, tv: str, state_dir: str, window: int = 20, tolerance: float = 0.05, poll: float = 0.5) -> None:
+        self.tv = tv
+        self.state_dir = state_dir
+        self.window = window
+        self.tolerance = tolerance
+        self.poll = poll
+        self.memory = names(tv)["memory"]
+        self.committed: dict[str, float] = {}
+        self.trial: dict[str, Any] | None = None  # the change being proven or validated
+        self.waiting: dict[str, dict[str, Any]] = {}  # improvement -> recommendation, until the canary validates it
+        self.history: list[tuple[str, str]] = []
+        self.checks = 0
+
+    def started(self) -> None:
+        self.committed = self._read_committed()
+        if self.committed:
+            self.send_named(self.memory, Retune(self.committed))
+        self.subscribe("improvement.global.recommended")
+        self.subscribe("improvement.local.validated.*")
+        self.subscribe("improvement.local.rolled_back.*")
+        self.publish(f"improvement.local.online.{self.tv}", {"committed": dict(self.committed)})  # the aggregator counts the fleet
+
+    @handler
+    def propose(self, message: Propose) -> Done | Refused:
+        if self.trial is not None:
+            return Refused("Propose", f"{self.trial['improvement']} is being validated; one change at a time")
+        try:
+            settings = check_ranking(message.settings)
+        except GenesisError as exc:
+            return Refused("Propose", str(exc))
+        self.trial = {"improvement": fingerprint(settings), "settings": settings, "source": "local", "phase": "proving"}
+        self.send_named(self.memory, ProveRanking(({}, settings)))
+        return Done()
+
+    @handler
+    def status(self, message: GetImprover) -> dict[str, Any]:
+        return {"tv": self.tv, "committed": dict(self.committed), "trial": dict(self.trial) if self.trial else None,
+                "waiting": sorted(self.waiting), "history": list(self.history)}  # fmt: skip
+
+    @handler
+    def proven(self, message: Proven) -> None:
+        trial = self.trial
+        if trial is None or trial["phase"] != "proving":
+            return
+        before, after = message.recalls
+        trial["recalls"] = [before, after]
+        if after <= before:
+            self._end("not_proven", f"Recall@10 on {message.episodes} recorded episodes: {before:.3f} -> {after:.3f}")
+            return
+        self._apply()
+
+    @handler
+    def refused(self, message: Refused) -> None:
+        if self.trial is not None and message.request in ("ProveRanking", "Retune"):
+            self._end("not_proven" if message.request == "ProveRanking" else "rolled_back", message.reason)
+
+    @handler
+    def on_event(self, message: Event) -> None:
+        payload = message.payload if isinstance(message.payload, Mapping) else {}
+        tokens = message.subject.split(".")
+        if message.subject == "improvement.global.recommended":
+            self._recommended(payload)
+        elif len(tokens) == 4 and tokens[:2] == ["improvement", "local"]:
+            key = payload.get("improvement")
+            recommendation = self.waiting.get(key) if isinstance(key, str) else None
+            if recommendation is None or tokens[3] != recommendation["canary"]:
+                return
+            del self.waiting[recommendation["improvement"]]
+            if tokens[2] == "validated":
+                self._start_global(recommendation)  # the canary kept it: now here, validated here too
+
+    @handler
+    def episodes(self, message: Episodes) -> None:
+        trial = self.trial
+        if trial is None:
+            return
+        if trial["phase"] == "measuring":
+            recent = message.items[-self.window:]
+            trial.update(phase="applying", before=hit_rate(recent), after_id=recent[-1].id if recent else 0)
+            self.send_named(self.memory, Retune(trial["settings"]))
+        elif trial["phase"] == "validating":
+            new = [e for e in message.items if e.id > trial["after_id"]]
+            if len(new) < self.window:
+                self.send_after(self.poll, _Check(self.checks))
+                return
+            self._decide(hit_rate(new[: self.window]))
+
+    @handler
+    def retuned(self, message: Retuned) -> None:
+        trial = self.trial
+        if trial is None or trial["phase"] != "applying":
+            return
+        trial["phase"] = "validating"
+        self.publish(f"improvement.local.applied.{self.tv}", self._event(trial))
+        self.send_after(self.poll, _Check(self.checks))
+
+    @handler
+    def check(self, message: _Check) -> None:
+        if self.trial is not None and self.trial["phase"] == "validating" and message.round == self.checks:
+            self.checks += 1
+            self.send_named(self.memory, GetEpisodes(self.window * 4))
+
+    def _recommended(self, payload: Mapping[str, Any]) -> None:
+        try:
+            settings = check_ranking(payload.get("settings"))
+        except GenesisError:
+            self.ctx.count("malformed_recommendation")
+            return
+        key = fingerprint(settings)
+        if all(self.committed.get(k) == v for k, v in settings.items()):
+            return  # already in force here
+        recommendation = {"improvement": key, "settings": settings, "canary": str(payload.get("canary", ""))}
+        if recommendation["canary"] == self.tv:
+            self._start_global(recommendation)
+        else:
+            self.waiting[key] = recommendation
+
+    def _start_global(self, recommendation: dict[str, Any]) -> None:
+        if self.trial is not None:
+            self.waiting[recommendation["improvement"]] = recommendation  # after the current one
+            return
+        self.trial = {**recommendation, "source": "global"}
+        self._apply()
+
+    def _apply(self) -> None:
+        assert self.trial is not None
+        self.trial["phase"] = "measuring"
+        self.send_named(self.memory, GetEpisodes(self.window))
+
+    def _decide(self, after: float) -> None:
+        trial = self.trial
+        assert trial is not None
+        trial["after"] = after
+        if validated(trial["before"], after, self.tolerance):
+            merged = {**self.committed, **trial["settings"]}
+            try:
+                self._commit(merged, f"validated {trial['improvement']}: hit rate {trial['before']:.3f} -> {after:.3f}")
+            except (StateError, OmegaError) as exc:
+                self.send_named(self.memory, Retune(self.committed or _defaults(trial["settings"])))
+                self._end("rolled_back", f"could not commit: {exc}")
+                return
+            self.committed = merged
+            self._end("validated", f"hit rate {trial['before']:.3f} -> {after:.3f} over {self.window} episodes")
+        else:
+            self.send_named(self.memory, Retune({**_defaults(trial["settings"]), **self.committed}))
+            self._commit(self.committed, f"rolled back {trial['improvement']}: hit rate {trial['before']:.3f} -> {after:.3f}")
+            self._end("rolled_back", f"hit rate {trial['before']:.3f} -> {after:.3f} over {self.window} episodes")
+
+    def _end(self, outcome: str, reason: str) -> None:
+        trial = self.trial
+        assert trial is not None
+        self.trial = None
+        self.history.append((trial["improvement"], outcome))
+        self.publish(f"improvement.local.{outcome}.{self.tv}", {**self._event(trial), "reason": reason})
+        if self.waiting:
+            pending = [r for r in self.waiting.values() if r["canary"] == self.tv]
+            if pending:
+                self._start_global(self.waiting.pop(pending[0]["improvement"]))
+
+    def _event(self, trial: Mapping[str, Any]) -> dict[str, Any]:
+        keys = ("improvement", "settings", "source", "recalls", "before", "after")
+        return {key: trial[key] for key in keys if key in trial}
+
+    def _read_committed(self) -> dict[str, float]:
+        with StateRepository(Path(self.state_dir)) as repo:
+            files = repo.branch_files(self._branch())
+        text = files.get("ranking.toml", b"").decode()
+        return check_ranking(tomllib.loads(text).get("brain", {})) if text.strip() else {}
+
+    def _commit(self, settings: dict[str, float], message: str) -> None:
+        with StateRepository(Path(self.state_dir)) as repo, repo.writing():
+            body = brain_toml(settings) if settings else "[brain]\n"
+            repo.commit_branch(self._branch(), {"ranking.toml": body.encode()}, f"{self.tv}: {message}\n\nOmega-Who: improver\n")
+
+    def _branch(self) -> str:
+        return f"ranking-{self.tv}"
+
+
+def _defaults(settings: Mapping[str, float]) -> dict[str, float]:
+    """The default value of each weight in ``settings``: what a reset returns to when nothing was committed."""
+    from ..brain import BrainSettings
+
+    base = BrainSettings()
+    return {key: float(getattr(base, key)) for key in settings}
+
+
+# ---------------------------------------------------------------- trees
+
+
+def genesis_spec(data_dir: str, sandboxes: str, *, database_url: str = "", max_experiments: int = 4,
+                 aggregator: Mapping[str, Any] | None = None, intensity: int = 5, period: float = 30.0) -> ChildSpec:
+    """Genesis' tree; ``aggregator`` (``state_repository``, ``dataset``, ``fleet``, ``threshold``, ``users``) adds type 2.
+
+    ``rest_for_one``, the service first: a new service starts with no experiment
+    running under it (it fails what its predecessor left unfinished), and the
+    aggregator, last, keeps its counts in a checkpoint across restarts.
+    """
+    children = [
+        GenesisService.child_spec("service", name=SERVICE, data_dir=data_dir, sandboxes=sandboxes, database_url=database_url),
+        Supervisor.child_spec("experiments", SupervisorSpec(Strategy.ONE_FOR_ONE, intensity=max(10, max_experiments * 2),
+                                                            period=period, dynamic=True, max_children=max_experiments),
+                              name=EXPERIMENTS),
+    ]  # fmt: skip
+    if aggregator is not None:
+        children.append(ImprovementAggregator.child_spec("aggregator", name=AGGREGATOR, **dict(aggregator)))
+    return Supervisor.child_spec("genesis", SupervisorSpec(Strategy.REST_FOR_ONE, intensity, period, children=tuple(children)))
+
+
+def improver_spec(tv: str, state_dir: str, **options: Any) -> ChildSpec:
+    return Improver.child_spec("improver", name=f"tv.{tv}.improver", tv=tv, state_dir=state_dir, **options)
