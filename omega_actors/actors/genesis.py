@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import subprocess
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -224,7 +225,7 @@ class GenesisService(Actor):
         try:
             request = parse_request(payload, requester=requester)
             admit(request, self.sandboxes)
-        except (GenesisError, OmegaError, OSError) as exc:
+        except (OmegaError, OSError, subprocess.SubprocessError) as exc:  # git timing out refuses one request only
             return self._reject(experiment_id, requester, payload, str(exc))
         self._records.requested(experiment_id, request)
         self.running[experiment_id] = requester
@@ -340,6 +341,9 @@ class ImprovementAggregator(Actor):
         self.subscribe("improvement.local.>")
         self.subscribe("genesis.experiment.completed.*")
         self.subscribe("genesis.experiment.failed.*")
+        for key, outcome in self.outcomes.items():  # a verdict may have been published while this restarted: ask again
+            if outcome == "testing":
+                self.publish(f"{REQUEST}.central", self._safety_test(key, self.settings[key]))
 
     @handler
     def on_event(self, message: Event) -> None:
@@ -387,7 +391,7 @@ class ImprovementAggregator(Actor):
     def _experiment(self, kind: str, payload: Mapping[str, Any]) -> None:
         extra = payload.get("extra") if isinstance(payload.get("extra"), Mapping) else {}
         key = extra.get("improvement") if isinstance(extra, Mapping) else None
-        if key not in self.settings or self.outcomes.get(key) != "testing":
+        if not isinstance(key, str) or key not in self.settings or self.outcomes.get(key) != "testing":
             return
         if kind == "completed" and payload.get("recommendation") == "merge":
             self.outcomes[key] = "recommended"
@@ -460,6 +464,7 @@ class Improver(Actor):
         self.committed: dict[str, float] = {}
         self.trial: dict[str, Any] | None = None  # the change being proven or validated
         self.waiting: dict[str, dict[str, Any]] = {}  # improvement -> recommendation, until the canary validates it
+        self.ready: list[dict[str, Any]] = []  # recommendations to apply here once the current trial ends
         self.history: list[tuple[str, str]] = []
         self.checks = 0
 
@@ -487,7 +492,8 @@ class Improver(Actor):
     @handler
     def status(self, message: GetImprover) -> dict[str, Any]:
         return {"tv": self.tv, "committed": dict(self.committed), "trial": dict(self.trial) if self.trial else None,
-                "waiting": sorted(self.waiting), "history": list(self.history)}  # fmt: skip
+                "waiting": sorted(self.waiting), "ready": [r["improvement"] for r in self.ready],
+                "history": list(self.history)}  # fmt: skip
 
     @handler
     def proven(self, message: Proven) -> None:
@@ -569,7 +575,7 @@ class Improver(Actor):
 
     def _start_global(self, recommendation: dict[str, Any]) -> None:
         if self.trial is not None:
-            self.waiting[recommendation["improvement"]] = recommendation  # after the current one
+            self.ready.append(recommendation)  # after the current one
             return
         self.trial = {**recommendation, "source": "global"}
         self._apply()
@@ -604,10 +610,8 @@ class Improver(Actor):
         self.trial = None
         self.history.append((trial["improvement"], outcome))
         self.publish(f"improvement.local.{outcome}.{self.tv}", {**self._event(trial), "reason": reason})
-        if self.waiting:
-            pending = [r for r in self.waiting.values() if r["canary"] == self.tv]
-            if pending:
-                self._start_global(self.waiting.pop(pending[0]["improvement"]))
+        if self.ready:
+            self._start_global(self.ready.pop(0))
 
     def _event(self, trial: Mapping[str, Any]) -> dict[str, Any]:
         keys = ("improvement", "settings", "source", "recalls", "before", "after")

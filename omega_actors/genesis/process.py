@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PEAK_SAMPLE_SECONDS = 0.05
+MAX_FILE_BYTES = 1 << 30
 _PR_CAPBSET_DROP = 24
 _PR_SET_NO_NEW_PRIVS = 38
 _CAPABILITY_VERSION_3 = 0x20080522
@@ -181,6 +182,7 @@ def _limiter(limits: Limits):  # type: ignore[no-untyped-def]
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_FILE_BYTES, MAX_FILE_BYTES))  # its output cannot fill the disk
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         _drop_capabilities(libc)

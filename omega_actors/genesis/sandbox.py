@@ -27,6 +27,8 @@ copy (see ``docs/benchmarks.md``).
 
 from __future__ import annotations
 
+import codecs
+import fcntl
 import hashlib
 import json
 import os
@@ -36,6 +38,8 @@ import stat
 import subprocess
 import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +50,7 @@ BASE_DIR = ".base"
 _ID = re.compile(r"g[0-9a-f]{12}")
 READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 FOREIGN_OWNER = 65534  # nobody: with the command's capabilities dropped, root cannot chmod or write what it does not own
-_SOURCES = re.compile(r"^(rename|copy) from (.+)$", re.MULTILINE)
+_SOURCES = re.compile(r"^(?:rename|copy) (?:from|old) (.+)$", re.MULTILINE)
 
 
 def new_experiment_id() -> str:
@@ -134,11 +138,14 @@ class Sandbox:
     def apply_patch(self, diff: str, protected: tuple[str, ...]) -> tuple[str, ...]:
         """Apply a unified diff to the tree; the files it touches. Refused: a patch that does not apply or touches a protected path."""
         touched = check_protected(patch_files(diff, self.tree), protected)
+        before = _protected_files(self.tree, protected)
         for name in touched:  # break the links first: git apply may write in place
             path = self.inside(name)
             if path.is_file() and not path.is_symlink():
                 self.write(name, path.read_bytes())
         _git_apply(diff, self.tree, check=False)
+        if _protected_files(self.tree, protected) != before:  # whatever the diff's headers said
+            raise GenesisError(f"the patch changes files under the protected paths {', '.join(protected)}", key="change.diff")
         return touched
 
     def remove(self) -> None:
@@ -157,10 +164,27 @@ def patch_files(diff: str, where: Path) -> tuple[str, ...]:
         # "added\tdeleted\tpath", or, for a rename, "added\tdeleted\t" then the old and the new path
         names.extend([fields[2]] if fields[2] else [next(tokens, ""), next(tokens, "")])
     # --numstat names only the new path of a rename or copy; the old one is touched too (a rename deletes it).
-    names += [match.group(2) for match in _SOURCES.finditer(diff)]
+    names += [_unquoted(match.group(1)) for match in _SOURCES.finditer(diff)]
     for name in names:
         relative_path(name)
     return tuple(dict.fromkeys(names))
+
+
+def _unquoted(name: str) -> str:
+    """A path as git writes it in a diff header: C-quoted when it holds unusual bytes."""
+    if len(name) >= 2 and name[0] == name[-1] == '"':
+        return codecs.escape_decode(name[1:-1].encode())[0].decode(errors="replace")
+    return name
+
+
+def _protected_files(tree: Path, protected: tuple[str, ...]) -> dict[str, int]:
+    """Inode of every file under a protected path: a patch that touched one replaced it (links are broken first)."""
+    found = {}
+    for prefix in protected:
+        base = tree / prefix.rstrip("/")
+        paths = [base] if base.is_file() else [p for p in base.rglob("*") if not p.is_dir()] if base.is_dir() else []
+        found.update({str(p.relative_to(tree)): os.lstat(p).st_ino for p in paths})
+    return found
 
 
 def check_protected(touched: tuple[str, ...], protected: tuple[str, ...]) -> tuple[str, ...]:
@@ -219,36 +243,47 @@ class Sandboxes:
         return self._export(repository, tree_id)[0]
 
     def _export(self, repository: Path, tree_id: str) -> tuple[Path, _Scan]:
-        target = self.root / BASE_DIR / tree_id
-        scan = self._verified(tree_id)
-        if scan is not None:
-            return target, scan
-        self.discard(tree_id)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if os.geteuid() == 0:  # the exports and their manifests: not a command's to rename or rewrite either
-            os.chown(target.parent, FOREIGN_OWNER, FOREIGN_OWNER)
-        scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{tree_id[:12]}-"))
-        try:
-            _checkout(repository, tree_id, scratch)
-            _freeze(scratch)
-            os.replace(scratch, target)
-        except OSError:
-            _remove_export(scratch)
+        with self._locked():
+            target = self.root / BASE_DIR / tree_id
             scan = self._verified(tree_id)
-            if scan is not None:  # another process exported the same tree first
+            if scan is not None:
                 return target, scan
-            raise
-        scan = _scan(target)
-        manifest = {"files": scan.files, "digests": _digests(target, scan)}
-        (self.root / BASE_DIR / f"{tree_id}.json").write_text(json.dumps(manifest))
-        return target, scan
+            self._discard(tree_id)
+            scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{tree_id[:12]}-"))
+            try:
+                _checkout(repository, tree_id, scratch)
+                _freeze(scratch)
+                scan = _scan(scratch)
+                manifest = {"files": scan.files, "digests": _digests(scratch, scan)}
+            except BaseException:
+                _remove_export(scratch)
+                raise
+            _write_protected(self.root / BASE_DIR / f"{tree_id}.json", json.dumps(manifest).encode())
+            os.replace(scratch, target)  # inodes and stats survive the rename: the manifest holds
+            return target, scan
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One process at a time makes, checks or discards exports (the service admits while experiments run)."""
+        base = self.root / BASE_DIR
+        base.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:  # the exports and their manifests: not a command's to rename or rewrite either
+            os.chown(base, FOREIGN_OWNER, FOREIGN_OWNER)
+        with open(base / ".lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
 
     def intact(self, tree_id: str) -> bool:
         """Whether the export still matches its manifest (no file written, replaced, added or made writable)."""
-        return self._verified(tree_id) is not None
+        with self._locked():
+            return self._verified(tree_id) is not None
 
     def verify(self, tree_id: str) -> bool:
         """:meth:`intact`, and every file's content too: a same-uid command can restore a file's mtime, not its bytes."""
+        with self._locked():
+            return self._verified_contents(tree_id)
+
+    def _verified_contents(self, tree_id: str) -> bool:
         scan = self._verified(tree_id)
         if scan is None:
             return False
@@ -268,6 +303,10 @@ class Sandboxes:
         return scan if isinstance(manifest, dict) and scan.files == manifest.get("files") else None
 
     def discard(self, tree_id: str) -> None:
+        with self._locked():
+            self._discard(tree_id)
+
+    def _discard(self, tree_id: str) -> None:
         _remove_export(self.root / BASE_DIR / tree_id)
         (self.root / BASE_DIR / f"{tree_id}.json").unlink(missing_ok=True)
 
@@ -306,6 +345,15 @@ def _close(directory: str, owner: int | None) -> None:
     os.chmod(directory, 0o555)
     if owner is not None:
         os.chown(directory, owner, owner)
+
+
+def _write_protected(path: Path, data: bytes) -> None:
+    scratch = path.with_name(f".{path.name}.tmp")
+    scratch.write_bytes(data)
+    os.chmod(scratch, READ_ONLY)
+    if os.geteuid() == 0:
+        os.chown(scratch, FOREIGN_OWNER, FOREIGN_OWNER)
+    os.replace(scratch, path)
 
 
 def _remove_export(folder: Path) -> None:

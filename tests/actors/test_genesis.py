@@ -371,6 +371,8 @@ def test_the_aggregator_keeps_its_counts_across_a_restart_and_shrugs_off_malform
         runtime.publish(f"improvement.local.validated.{instance}", {"improvement": "x", "settings": BETTER})
     for bad in ({"settings": {"hnsw_m": 3}}, {"settings": "all of them"}, "not a table", {"settings": {"skill_weight": -2}}):
         runtime.publish("improvement.local.validated.tv-4", bad)
+    for bad in ({"extra": {"improvement": []}}, {"extra": "x"}, None, {"extra": {"improvement": {"a": 1}}}):
+        runtime.publish("genesis.experiment.completed.g000000000000", bad)
     wait_until(lambda: len(runtime.ask("genesis.aggregator", GetAdoption())["instances"]) == 4, runtime)
     key = next(iter(runtime.ask("genesis.aggregator", GetAdoption())["shares"]))
 

@@ -303,3 +303,18 @@ def test_a_same_size_write_with_mode_and_mtime_restored_is_still_detected(projec
     assert (export_of(sandboxes, box) / "calc" / "__init__.py").read_text() == forged
     assert sandboxes.intact(box.tree_id), "the cheap stat check cannot see this one"
     assert not sandboxes.verify(box.tree_id), "the export's contents changed, but the content check did not see it"
+
+
+def test_a_rename_out_of_a_protected_path_is_refused_however_its_header_is_written(project: Path, sandboxes: Sandboxes) -> None:
+    header_forms = (
+        "rename from tests/test_calc.py\nrename to moved.py\n",
+        "rename old tests/test_calc.py\nrename new moved.py\n",
+        'rename from "tests/\\164est_calc.py"\nrename to moved.py\n',
+    )
+    for headers in header_forms:
+        diff = f"diff --git a/tests/test_calc.py b/moved.py\nsimilarity index 100%\n{headers}"
+        box = sandboxes.create(new_experiment_id(), project)
+        with pytest.raises(GenesisError, match="protected"):
+            box.apply_patch(diff, ("tests/",))
+        assert (sandboxes.root / BASE_DIR / box.tree_id / "tests" / "test_calc.py").read_text() == TEST_CALC
+        box.remove()
