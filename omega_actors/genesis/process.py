@@ -14,7 +14,10 @@ database passwords, no ``OMEGA_*`` of the host. It holds no capabilities (boundi
 effective and inheritable sets emptied, ``no_new_privs`` set): root
 ignores file modes only through ``CAP_DAC_OVERRIDE`` and ``CAP_FOWNER``,
 so a command of a root Genesis meets the read-only, foreign-owned files of
-the shared export like anyone else. Its output goes to files in
+the shared export like anyone else. A process it leaves behind
+outside its group (``setsid``, a daemon) is found by a marker in its
+environment and killed too; one that also rewrites its own environment
+would need a cgroup, which Genesis does not use. Its output goes to files in
 the sandbox, not pipes, so a chatty command cannot block on a full pipe.
 Time comes from ``wait4`` and peak memory from ``/proc``, both read by this process.
 """
@@ -28,11 +31,13 @@ import signal
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 PEAK_SAMPLE_SECONDS = 0.05
+RUN_MARKER = "OMEGA_GENESIS_RUN"
 MAX_FILE_BYTES = 1 << 30
 _PR_CAPBSET_DROP = 24
 _PR_SET_NO_NEW_PRIVS = 38
@@ -91,6 +96,8 @@ def run_limited(argv: list[str], cwd: Path, env: Mapping[str, str], limits: Limi
     """Run ``argv`` to its end or its limit; stdout and stderr go to ``output``/stdout.txt and stderr.txt."""
     output.mkdir(parents=True, exist_ok=True)
     stdout, stderr = output / "stdout.txt", output / "stderr.txt"
+    marker = f"{RUN_MARKER}={uuid.uuid4().hex}"
+    env = {**env, RUN_MARKER: marker.partition("=")[2]}
     started = time.monotonic()
     with stdout.open("wb") as out, stderr.open("wb") as err:
         process = subprocess.Popen(argv, cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=out, stderr=err,
@@ -109,6 +116,7 @@ def run_limited(argv: list[str], cwd: Path, env: Mapping[str, str], limits: Limi
         peak.join()
     process.returncode = os.waitstatus_to_exitcode(status)
     _kill_group(process.pid, None)  # anything it left behind in its group
+    _sweep(marker)  # and anything that left the group (setsid, a daemon) but kept the environment
     code = process.returncode
     killed = "timeout" if timed_out.is_set() else _limit_hit(code, usage, limits, stderr)
     return RunResult(code, killed, time.monotonic() - started, usage.ru_utime + usage.ru_stime,
@@ -162,6 +170,21 @@ def _out_of_memory(stderr: Path) -> bool:
     except OSError:
         return False
     return b"MemoryError" in tail or b"std::bad_alloc" in tail or b"Cannot allocate memory" in tail
+
+
+def _sweep(marker: str) -> None:
+    """Kill every process whose environment carries this run's marker: it was started by the command."""
+    needle = marker.encode() + b"\0"
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as stream:
+                found = needle in stream.read()
+            if found:
+                os.kill(int(name), signal.SIGKILL)
+        except (OSError, ValueError):
+            pass  # gone meanwhile, or not ours to read
 
 
 def _kill_group(pid: int, flag: threading.Event | None) -> None:

@@ -168,7 +168,7 @@ def test_the_environment_holds_no_host_secret_and_home_and_tmpdir_are_in_the_san
     for key in ("HOME", "TMPDIR", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "OMEGA_SQLITE_PATH"):
         assert Path(env[key]).is_relative_to(box.root), (key, env[key])
     allowed = {"PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "HOME", "TMPDIR", "XDG_CACHE_HOME", "XDG_CONFIG_HOME",
-               "PYTHONDONTWRITEBYTECODE", "PYTHONNOUSERSITE", "OMEGA_SQLITE_PATH"}  # fmt: skip
+               "PYTHONDONTWRITEBYTECODE", "PYTHONNOUSERSITE", "OMEGA_SQLITE_PATH", "OMEGA_GENESIS_RUN"}  # fmt: skip
     assert set(env) <= allowed, set(env) - allowed
 
 
@@ -228,3 +228,19 @@ def test_a_command_opening_a_file_of_its_tree_for_writing_gets_permission_error_
     assert result.exit_code == 13, "the command wrote through a hardlink into the shared, read-only export"
     assert (sandboxes.root / ".base" / box.tree_id / "calc" / "__init__.py").read_text() == CALC
     assert sandboxes.intact(box.tree_id)
+
+
+def test_a_daemon_that_left_the_commands_session_is_killed_when_the_command_ends(
+    scratch: dict[str, Path], subreaper: list[int]
+) -> None:
+    pid_file = scratch["tmp"] / "daemon.pid"
+    script = ("import subprocess, sys\n"
+              "daemon = subprocess.Popen(['sleep', '1000'], start_new_session=True)\n"
+              f"open({str(pid_file)!r}, 'w').write(str(daemon.pid))\n")  # fmt: skip
+
+    result = run([sys.executable, "-c", script], scratch)
+
+    assert result.ok, result.tail()
+    daemon = int(pid_file.read_text())
+    subreaper.append(daemon)
+    assert wait_for_exit(daemon), f"the daemon {daemon} outlived its command"
