@@ -384,3 +384,10 @@ def test_the_aggregator_keeps_its_counts_across_a_restart_and_shrugs_off_malform
     state = runtime.ask("genesis.aggregator", GetAdoption())
     assert state["instances"] == ["tv-1", "tv-2", "tv-3", "tv-4", "tv-5"] and state["outcomes"] == {}
     assert runtime.which_children("app/genesis")[0].restarts == 0  # the service did not notice
+
+
+def test_the_config_declares_the_tree_the_builder_makes():
+    from omega_actors.runtime import load_config
+
+    declared = load_config(Path(__file__).parents[2] / "config" / "genesis").require_tree()
+    assert declared.children == (genesis_spec(".omega/genesis", "sandboxes"),)
