@@ -34,9 +34,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from ..brain.catalogue import MediaItem
 from ..brain.settings import BrainSettings
 from ..federation.device import SyncSettings
 from ..runtime import (
@@ -49,7 +46,7 @@ from ..runtime import (
     logs,
 )
 from ..runtime.messages import ActorFailed, Address
-from ..sim.fleet import FleetWorker, ViewIn
+from ..sim.fleet import FleetWorker, ViewIn, load_catalogue
 from ..tables import settings_from_table
 from .constellation import (
     INGEST,
@@ -174,10 +171,7 @@ class FleetWorkerActor(Actor):
 
     @handler
     def open_brains(self, message: OpenBrains) -> None:
-        with np.load(self.directory / CATALOGUE_FILE, allow_pickle=False) as data:
-            catalogue = [MediaItem(str(m), str(t), tuple(str(g).split("|")) if g else ())
-                         for m, t, g in zip(data["media"].tolist(), data["titles"].tolist(), data["genres"].tolist())]
-            vectors = data["vectors"]
+        catalogue, vectors = load_catalogue(self.directory / CATALOGUE_FILE)
         self.worker = FleetWorker(self.directory / f"worker-{self.index}", self.tvs, catalogue, vectors,
                                   self.brain_settings, self.sync_settings)
         self._enroll()

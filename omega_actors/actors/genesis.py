@@ -102,11 +102,6 @@ class GetExperiment:
 
 
 @dataclass(frozen=True)
-class ListExperiments:
-    limit: int = 50
-
-
-@dataclass(frozen=True)
 class Progress:
     experiment_id: str
     step: str
@@ -181,10 +176,6 @@ class GenesisService(Actor):
     def get(self, message: GetExperiment) -> dict[str, Any] | Refused:
         record = self._records.get(str(message.experiment_id))
         return record if record is not None else Refused("GetExperiment", f"no experiment {message.experiment_id!r}")
-
-    @handler
-    def list(self, message: ListExperiments) -> list[dict[str, Any]]:
-        return self._records.list(int(message.limit))
 
     @handler
     def progress(self, message: Progress) -> None:

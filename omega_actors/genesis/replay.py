@@ -12,8 +12,9 @@ The held-out episodes are not in the file: the evaluator keeps them and
 grades the rankings (:mod:`.grading`), so a sandbox cannot see, or report,
 its own score.
 
-:func:`recall_of` runs the same replay in this process, for an instance that
-proves a change on its own recorded episodes before it applies it (type 1).
+:func:`replay` also runs in-process, for an instance that proves a change on
+its own recorded episodes before it applies it (type 1:
+:func:`omega_actors.genesis.improvement.proven_recall`).
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ import numpy as np
 from ..brain import BrainSettings, MediaItem
 from ..errors import ConfigError
 from ..sim.evaluate import daypart_of
-from ..sim.fleet import FleetWorker, ViewIn
-from ..sim.movielens import Split, UserSplit, evaluate, load, split
+from ..sim.fleet import FleetWorker, ViewIn, load_catalogue, save_catalogue
+from ..sim.movielens import Split, load, split
 
 
 def episodes_of(dataset: str | Path, users: int) -> Split:
@@ -46,8 +47,7 @@ def write_inputs(data: Split, episodes: Path, catalogue: Path, vectors: np.ndarr
     """The training episodes (never the held-out ones) and the embedded catalogue, for the command."""
     train = {user.user: [[r.media_id, r.rating, r.timestamp] for r in user.train] for user in data.users}
     episodes.write_text(json.dumps({"version": 1, "users": train}))
-    np.savez(catalogue, media=np.array([i.media_id for i in data.items]), titles=np.array([i.title for i in data.items]),
-             genres=np.array(["|".join(i.genres) for i in data.items]), vectors=vectors)  # fmt: skip
+    save_catalogue(catalogue, data.items, vectors)
 
 
 def replay(users: Mapping[str, Sequence[Sequence[Any]]], items: Sequence[MediaItem], vectors: np.ndarray,
@@ -69,16 +69,6 @@ def replay(users: Mapping[str, Sequence[Sequence[Any]]], items: Sequence[MediaIt
     return {user: ranked[name] for user, name in names.items()}
 
 
-def recall_of(data: Split, vectors: np.ndarray, settings: BrainSettings) -> float:
-    """Recall@10 of ``settings`` on ``data``'s held-out episodes, replayed here."""
-    users = {user.user: [[r.media_id, r.rating, r.timestamp] for r in user.train] for user in data.users}
-    return float(evaluate(replay(users, data.items, vectors, settings), data, 10)["recall"])
-
-
-def subset(data: Split, users: Sequence[UserSplit]) -> Split:
-    return Split(data.items, tuple(users))
-
-
 def brain_settings(config_dir: Path) -> BrainSettings:
     """The ``[brain]`` table of a config directory (defaults without one); errors name the file and key.
 
@@ -97,13 +87,6 @@ def brain_settings(config_dir: Path) -> BrainSettings:
     return BrainSettings()
 
 
-def _load_catalogue(path: Path) -> tuple[list[MediaItem], np.ndarray]:
-    with np.load(path, allow_pickle=False) as data:
-        items = [MediaItem(str(m), str(t), tuple(g for g in str(gs).split("|") if g))
-                 for m, t, gs in zip(data["media"], data["titles"], data["genres"], strict=True)]  # fmt: skip
-        return items, np.asarray(data["vectors"], dtype=np.float32)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m omega_actors.genesis.replay", description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, required=True, help="a config directory; its [brain] table is used")
@@ -113,8 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = brain_settings(args.config)
     users = json.loads(args.episodes.read_text())["users"]
-    items, vectors = _load_catalogue(args.catalogue)
-    rankings = replay(users, items, vectors, settings)
+    items, vectors = load_catalogue(args.catalogue)
+    rankings = replay(users, items, np.asarray(vectors, dtype=np.float32), settings)
     args.out.write_text(json.dumps(rankings))
     print(f"ranked {len(rankings)} users with {args.config}", file=sys.stderr)
     return 0

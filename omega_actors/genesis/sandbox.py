@@ -205,9 +205,7 @@ def _git_apply(diff: str, where: Path, check: bool) -> None:
 def _run_git(args: list[str], where: Path, stdin: str) -> str:
     # The ceiling stops git from finding an enclosing repository (sandboxes/ may sit inside one), so
     # paths are taken relative to the tree, as plain `patch` would.
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_CEILING_DIRECTORIES": str(where.parent.resolve()),
-           "HOME": str(where.parent), "LC_ALL": "C"}
-    result = subprocess.run(["git", *args], cwd=where, input=stdin.encode(), capture_output=True, env=env, timeout=60)
+    result = subprocess.run(["git", *args], cwd=where, input=stdin.encode(), capture_output=True, env=_git_env(where), timeout=60)
     if result.returncode != 0:
         reason = result.stderr.decode(errors="replace").strip().splitlines()
         raise GenesisError(f"the patch does not apply: {'; '.join(reason[:3]) or 'git apply failed'}", key="change.diff")
@@ -219,7 +217,9 @@ class Sandboxes:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / BASE_DIR).mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:  # the exports and their manifests: not a command's to rename or rewrite either
+            os.chown(self.root / BASE_DIR, FOREIGN_OWNER, FOREIGN_OWNER)
 
     def create(self, experiment_id: str, repository: Path, base: str = "HEAD") -> Sandbox:
         check_experiment_id(experiment_id)
@@ -265,11 +265,7 @@ class Sandboxes:
     @contextmanager
     def _locked(self) -> Iterator[None]:
         """One process at a time makes, checks or discards exports (the service admits while experiments run)."""
-        base = self.root / BASE_DIR
-        base.mkdir(parents=True, exist_ok=True)
-        if os.geteuid() == 0:  # the exports and their manifests: not a command's to rename or rewrite either
-            os.chown(base, FOREIGN_OWNER, FOREIGN_OWNER)
-        with open(base / ".lock", "a") as handle:
+        with open(self.root / BASE_DIR / ".lock", "a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             yield
 

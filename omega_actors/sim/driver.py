@@ -24,8 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from omega_actors.actors.constellation import (
     PUBLISHER,
     Publish,
@@ -50,7 +48,7 @@ from omega_actors.errors import ConfigError
 from omega_actors.federation.constellation import ShardWriter
 from omega_actors.runtime import Runtime
 from omega_actors.runtime.system import SystemConfig
-from omega_actors.sim.fleet import ViewIn
+from omega_actors.sim.fleet import ViewIn, save_catalogue
 from omega_actors.storage.constellation import SQLiteConstellationStore
 
 STEP_TIMEOUT = 1800.0  # a step of thousands of TVs on two cores; the conductor resends long before this
@@ -253,7 +251,5 @@ def fresh_directory(directory: Path) -> None:
 
 def write_catalogue(path: Path, catalogue: Sequence[MediaItem]) -> None:
     """The items and their vectors, embedded once here: every worker process loads this instead of a model."""
-    vectors = shared_embedder().embed_many([item.text for item in catalogue])
-    np.savez(path, media=np.array([i.media_id for i in catalogue]), titles=np.array([i.title for i in catalogue]),
-             genres=np.array(["|".join(i.genres) for i in catalogue]), vectors=vectors)
+    save_catalogue(path, catalogue, shared_embedder().embed_many([item.text for item in catalogue]))
 

@@ -49,6 +49,19 @@ from omega_actors.federation.wire import Kind, WireError, split_frame
 SYNC_DB = "sync.sqlite3"
 
 
+
+def save_catalogue(path: str | Path, catalogue: Sequence[MediaItem], vectors: np.ndarray) -> None:
+    """Items and their vectors in one ``.npz`` (no pickles): what worker processes load instead of a model."""
+    np.savez(path, media=np.array([i.media_id for i in catalogue]), titles=np.array([i.title for i in catalogue]),
+             genres=np.array(["|".join(i.genres) for i in catalogue]), vectors=vectors)
+
+
+def load_catalogue(path: str | Path) -> tuple[list[MediaItem], np.ndarray]:
+    with np.load(path, allow_pickle=False) as data:
+        catalogue = [MediaItem(str(m), str(t), tuple(str(g).split("|")) if g else ())
+                     for m, t, g in zip(data["media"].tolist(), data["titles"].tolist(), data["genres"].tolist())]
+        return catalogue, np.asarray(data["vectors"])
+
 @dataclass(frozen=True, slots=True)
 class ViewIn:
     """One view for one TV: its position in that TV's stream makes replaying a batch harmless."""
