@@ -20,6 +20,7 @@ import ipaddress
 import logging
 import math
 import os
+import secrets
 import socket
 import time
 from dataclasses import dataclass
@@ -145,10 +146,33 @@ def system_children(tree: SupervisorSpec, root_id: str, config: SystemConfig) ->
     )
 
 
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
 def free_port(host: str = "127.0.0.1") -> int:
+    """A port that is free now and that the kernel will not hand out on its own.
+
+    ``bind(0)`` returns a port from the ephemeral range, which every outgoing
+    connection also draws from: between the probe and the admin's bind, a
+    connection could take it, and Thespian then spends ~11 s failing. Ports
+    below that range are given out only to those who ask for them by number.
+    """
+    low = _ephemeral_low()
+    for _ in range(64):
+        port = secrets.randbelow(low - 10_000) + 10_000
+        if not port_taken(host, port):
+            return port
     with socket.socket() as probe:
         probe.bind((host, 0))
         return int(probe.getsockname()[1])
+
+
+def _ephemeral_low() -> int:
+    try:
+        low = int(_EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768  # Linux's default, and close to other systems'
+    return max(low, 12_000)
 
 
 def port_taken(host: str, port: int) -> bool:
@@ -393,18 +417,36 @@ class Runtime:
 def _start_system(config: SystemConfig) -> ThespianSystem:
     if config.base == "simple":
         return ThespianSystem("simple", admin_port=None, bind=config.bind, log_defs=None)
-    port = config.admin_port or free_port(config.bind)
-    if port_taken(config.bind, port):
-        # Thespian would join whatever listens there, or fail after ~15 s.
-        raise RuntimeStartError(
-            f"admin port {port} on {config.bind} is taken; another omega system may be running "
-            "(`python run.py stop` stops one started from this directory)"
-        )
     logs_dir = Path(config.data_dir) / "logs"
     logs_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("THESPLOG_FILE", str(logs_dir / "thespian.log"))
     log_defs = logs.logging_config(str(logs_dir / "omega.jsonl"), config.log_level)
-    return ThespianSystem("tcp", admin_port=port, bind=config.bind, log_defs=log_defs)
+    if config.admin_port:
+        return _start_tcp(config.bind, config.admin_port, log_defs)
+    port = free_port(config.bind)
+    try:
+        return _start_tcp(config.bind, port, log_defs)
+    except RuntimeStartError:
+        if _listening(config.bind, port):
+            raise  # an admin may have started there: never leave it behind by moving on
+        # Someone took the port we chose before the admin bound it; nothing of ours runs there.
+        return _start_tcp(config.bind, free_port(config.bind), log_defs)
+
+
+def _start_tcp(bind: str, port: int, log_defs: dict[str, Any]) -> ThespianSystem:
+    if port_taken(bind, port):
+        # Thespian would join whatever listens there, or fail after ~15 s.
+        raise RuntimeStartError(
+            f"admin port {port} on {bind} is taken; another omega system may be running "
+            "(`python run.py stop` stops one started from this directory)"
+        )
+    return ThespianSystem("tcp", admin_port=port, bind=bind, log_defs=log_defs)
+
+
+def _listening(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(2.0)
+        return probe.connect_ex((host, port)) == 0
 
 
 def _check_importable(tree: SupervisorSpec, root_id: str) -> None:

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -104,6 +105,30 @@ def test_a_taken_admin_port_is_reported_at_once(tmp_path):
         port = squatter.getsockname()[1]
         with pytest.raises(RuntimeStartError, match=f"admin port {port} on 127.0.0.1 is taken"):
             Runtime.start(SupervisorSpec(), SystemConfig(base="tcp", admin_port=port, data_dir=str(tmp_path)))
+
+
+def test_free_ports_come_from_below_the_kernels_ephemeral_range_so_no_outgoing_connection_takes_them():
+    bounds = Path("/proc/sys/net/ipv4/ip_local_port_range")
+    if not bounds.exists():
+        pytest.skip("this kernel does not publish its ephemeral port range")
+    low = int(bounds.read_text().split()[0])
+    ports = {free_port() for _ in range(50)}
+    assert all(10_000 <= port < low for port in ports), sorted(ports)
+    assert len(ports) > 1  # chosen at random, so concurrent starts rarely race for one
+
+
+@pytest.mark.tcp
+def test_an_automatic_admin_port_taken_before_the_admin_binds_it_is_replaced_by_another(tmp_path, monkeypatch):
+    from omega_actors.runtime import system as system_module
+
+    with socket.socket() as squatter:  # bound, not listening: what an outgoing connection looks like
+        squatter.bind(("127.0.0.1", 0))
+        taken = squatter.getsockname()[1]
+        choices = iter([taken])
+        real_free_port = system_module.free_port
+        monkeypatch.setattr(system_module, "free_port", lambda host: next(choices, None) or real_free_port(host))
+        with Runtime.start(SupervisorSpec(), SystemConfig(base="tcp", data_dir=str(tmp_path))) as runtime:
+            assert runtime.admin_port not in (None, taken)
 
 
 def test_a_non_loopback_bind_needs_an_explicit_opt_in():
