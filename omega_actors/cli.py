@@ -8,6 +8,7 @@
     python run.py run                  # start config/'s tree and show it live, with faults
     python run.py run --forever        # keep it running (Ctrl-C stops it in order)
     python run.py start                # run the operated system from the state repository
+    python run.py start --node b --leader HOST:PORT --capability role=worker   # join a cluster (docs/cluster.md)
     python run.py status [--json]      # the live tree of the running system
     python run.py stop                 # stop the running system in order
     python run.py config check [DIR]   # validate a config directory
@@ -32,13 +33,16 @@ import random
 import signal
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from . import genesis_command, route_command, skeleton_command
 from .errors import ConfigError, OmegaError
 from .runtime import Runtime, TreeNode, load_config, render_text, to_json
+from .runtime.cluster_config import parse_capability
 from .runtime.logs import logging_config
+from .runtime.messages import Members
 from .runtime.processes import exists
 from .runtime.system import SystemConfig
 
@@ -80,6 +84,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     start.add_argument("--config", default=DEFAULT_CONFIG, help="config directory; imported on first start")
     start.add_argument("--base", choices=("simple", "tcp"), help="override [system] base")
+    start.add_argument("--node", help="this node's name in a cluster (overrides [cluster] node)")
+    start.add_argument("--leader", metavar="HOST:PORT", help="join the cluster led by this admin (overrides [cluster] leader)")
+    start.add_argument("--capability", action="append", default=[], metavar="KEY=VALUE",
+                       help="a capability this node advertises, e.g. role=constellation or gpu=true (repeatable)")  # fmt: skip
     start.set_defaults(handler=_start)
 
     status = commands.add_parser("status", help="print the live tree of the running system")
@@ -114,7 +122,7 @@ def _parser() -> argparse.ArgumentParser:
     genesis_command.add_parser(commands)
 
     bench = commands.add_parser("bench", help="run a benchmark and print JSON")
-    bench.add_argument("suite", choices=("runtime", "config", "brain", "sync", "router", "skeleton", "genesis"))
+    bench.add_argument("suite", choices=("runtime", "config", "brain", "sync", "router", "skeleton", "genesis", "cluster"))
     bench.add_argument("--json", action="store_true", help="print only the JSON result line")
     bench.add_argument("--quick", action="store_true", help="fewer rounds (for smoke tests)")
     bench.set_defaults(handler=_bench)
@@ -322,10 +330,44 @@ def _status(args: argparse.Namespace) -> int:
     runtime = _attach(args)
     try:
         tree = runtime.tree()
+        members = None if tree.terminated else runtime.members()
     finally:
         runtime.close()
-    print(to_json(tree) if args.json else render_text(tree))
+    if args.json:
+        data = json.loads(to_json(tree))
+        if members is not None:
+            data["cluster"] = {"leader": members.leader, "members": [asdict(member) for member in members.members]}
+        print(json.dumps(data))
+    else:
+        print(render_text(tree))
+        if members is not None and len(members.members) > 1:
+            print(_render_members(members))
     return 1 if tree.terminated else 0
+
+
+def _render_members(members: Members) -> str:
+    lines = ["cluster" + (" (this node leads)" if members.leader else "") + ":"]
+    for member in members.members:
+        caps = ", ".join(f"{key}={value}" for key, value in sorted(member.capabilities.items()) if key != "omega.node")
+        where = "this node" if member.this else member.admin
+        state = "up" if member.up else "DOWN"
+        lines.append(f"  {member.node:<16} {state:<5} {where:<22} placed={member.load}  {caps}")
+    return "\n".join(lines)
+
+
+def _with_cluster_flags(system: SystemConfig, args: argparse.Namespace) -> SystemConfig:
+    """``--node``, ``--leader`` and ``--capability`` override the [cluster] table."""
+    from dataclasses import replace
+
+    cluster = system.cluster
+    changes: dict[str, Any] = {}
+    if args.node is not None:
+        changes["node"] = args.node
+    if args.leader is not None:
+        changes["leader"] = args.leader
+    if args.capability:
+        changes["capabilities"] = {**cluster.capabilities, **dict(parse_capability(item) for item in args.capability)}
+    return replace(system, cluster=replace(cluster, **changes)) if changes else system
 
 
 def _stop(args: argparse.Namespace) -> int:
@@ -355,6 +397,7 @@ def _check(args: argparse.Namespace) -> int:
 
 def _bench(args: argparse.Namespace) -> int:
     from .benchmarks import brain as brain_bench
+    from .benchmarks import cluster as cluster_bench
     from .benchmarks import config as config_bench
     from .benchmarks import genesis as genesis_bench
     from .benchmarks import router as router_bench
@@ -363,7 +406,7 @@ def _bench(args: argparse.Namespace) -> int:
     from .benchmarks import sync as sync_bench
 
     suites = {"runtime": runtime_bench, "config": config_bench, "brain": brain_bench, "sync": sync_bench, "router": router_bench,
-              "skeleton": skeleton_bench, "genesis": genesis_bench}
+              "skeleton": skeleton_bench, "genesis": genesis_bench, "cluster": cluster_bench}
     suite = suites[args.suite]
     result = suite.run(quick=args.quick, progress=None if args.json else print)
     print(json.dumps(result))
@@ -388,6 +431,7 @@ def _start(args: argparse.Namespace) -> int:
     config = parse(repo.files(head), f"commit {head[:12]}")
     system = replace(config.system, data_dir=local.system.data_dir)  # runtime files stay where they were looked for
     system = system if args.base is None else _with_base(system, args.base)
+    system = _with_cluster_flags(system, args)
     _configure_logging(system)
     runtime = Runtime.start(config.require_tree(), system, config.root_id)
     run_file = _run_file(system)
@@ -395,6 +439,10 @@ def _start(args: argparse.Namespace) -> int:
         if runtime.base == "tcp":
             _write_run_file(run_file, runtime, state_dir=str(repo.path))
         print(f"started on commit {head[:12]} ({runtime.base} base); `python run.py stop` stops it", flush=True)
+        if runtime.base == "tcp":
+            cluster = system.cluster
+            role = f"member of {cluster.leader}" if cluster.leader else "leader"
+            print(f"node {cluster.node} ({role}) on {system.bind}:{runtime.admin_port}", flush=True)
         _install_sigterm()
         return _serve(runtime)
     except KeyboardInterrupt:

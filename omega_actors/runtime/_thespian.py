@@ -67,11 +67,17 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from thespian.actors import Actor as ThespianActor
+# Thespian queues every send of a process once 20 are in flight; a peer that has stopped
+# reading (a partition, a paused node) holds its sends in flight for up to 5 minutes, so
+# a few of them would mute a supervisor. Read by Thespian at import.
+os.environ.setdefault("THESPIAN_MAX_PENDING_TRANSMITS", "256")
+
+from thespian.actors import Actor as ThespianActor  # noqa: E402
 from thespian.actors import (
     ActorAddress,
     ActorExitRequest,
     ActorSystem,
+    ActorSystemConventionUpdate,
     ActorSystemMessage,
     ChildActorExited,
     DeadEnvelope,
@@ -81,25 +87,33 @@ from thespian.actors import (
     WatchMessage,
 )
 from thespian.actors import ExternalContext as _ExternalContext
+from thespian.system.messages.admin import QueryAck, QueryExists
 from thespian.system.transport import IPBase
+from thespian.system.transport import TCPTransport as tcp_module
 from thespian.system.transport.TCPTransport import TCPTransport
 
 from ..errors import OmegaError, RuntimeStartError
 from . import logs
 from .actor import Actor
 from .child_spec import Start
-from .exits import Crash, CrashReport, ExitReason
+from .cluster_config import JOIN_CAPABILITY, NODE_CAPABILITY, satisfies
+from .exits import Crash, CrashReport, ExitReason, Shutdown
+from .frame_auth import FrameAuth
 from .messages import (
     FAILURES,
     ActorFailed,
     Address,
+    AdminAnswered,
     Bounced,
     ChildExited,
     DeadLetter,
     DeliveryFailed,
     Exiting,
     ExitNoted,
+    Heartbeat,
+    HeartbeatAck,
     Init,
+    MemberChanged,
     Released,
     Releasing,
     Routed,
@@ -117,6 +131,7 @@ MAX_CHECKPOINT_BYTES = 16 * 1024 * 1024
 FAREWELL_TIMEOUT = timedelta(seconds=2)
 
 _bind_host = "127.0.0.1"
+_installed_secret: bytes | None = None
 
 
 def is_address(value: object) -> bool:
@@ -137,6 +152,42 @@ def _install_bind_patch() -> None:
 
     init._omega_patched = True  # type: ignore[attr-defined]
     IPBase.IPActorAddress.__init__ = init
+
+
+def _install_frame_auth(secret: bytes | None) -> None:
+    """Sign every frame this process sends and verify every frame before unpickling it.
+
+    Thespian's TCP transport reads its serializer from a module global each
+    time it builds a send or receive buffer, so replacing that global covers
+    messages, convention traffic and acks alike, in this process and in every
+    actor process forked from it. A frame that fails the check raises inside
+    Thespian's receive path, which answers with its data-error ack and closes
+    the connection: the message is never unpickled, never delivered.
+    """
+    global _installed_secret
+    if secret is None or secret == _installed_secret:
+        return
+    tcp_module.serializer = FrameAuth(secret, on_reject=_rejected_frame)
+    _installed_secret = secret
+
+
+def _rejected_frame(reason: str) -> None:
+    logs.emit(logging.WARNING, "frame_rejected", "", reason=reason, pid=os.getpid())
+
+
+def frames_rejected() -> int:
+    """How many frames this process has refused (a count per process, as Thespian's transport is)."""
+    current = tcp_module.serializer
+    return current.rejected if isinstance(current, FrameAuth) else 0
+
+
+def _where(address: Any) -> str:
+    """``host:port`` of a TCP actor address, for finding an admin again after a restart."""
+    try:
+        host, port = address.addressDetails.connectArgs[0][:2]
+    except (AttributeError, IndexError, TypeError, ValueError):
+        return str(address)
+    return f"{host}:{port}"
 
 
 def _install_close_patch() -> None:
@@ -187,6 +238,10 @@ class _ProcessGone:
     pid: int
 
 
+class _LeaseCheck:
+    """Has the supervisor on another node been heard from lately?"""
+
+
 SWEEP_SECONDS = 1.0
 FIRST_CHECK = 0.001  # after a notice or a kill, look again at 1, 2, 4, ... ms
 
@@ -228,6 +283,13 @@ class Host(ThespianActor):  # type: ignore[misc]
         self._exit_sent = False
         self.pid = os.getpid()
         self.isolated = False
+        self._lease: float | None = None  # a child on another node: how long it lives unheard
+        self._heard = 0.0  # monotonic time of the supervisor's last heartbeat
+
+    @staticmethod
+    def actorSystemCapabilityCheck(capabilities: dict[str, Any], requirements: dict[str, Any] | None) -> bool:
+        """Thespian asks this of each system before creating a Host there: placement by requirements."""
+        return satisfies(capabilities, requirements or {})
 
     # The hot path: a known message type goes straight to its handler.
 
@@ -251,7 +313,9 @@ class Host(ThespianActor):  # type: ignore[misc]
         return self._watching
 
     def _slow_path(self, message: Any, sender: Any) -> None:
-        if isinstance(message, ActorSystemMessage):
+        if isinstance(message, Heartbeat):
+            self._heartbeat(message, sender)
+        elif isinstance(message, ActorSystemMessage):
             self._system_message(message, sender)
         elif isinstance(message, _ProcessGone):
             current = self._children.find(message.address)
@@ -319,6 +383,8 @@ class Host(ThespianActor):  # type: ignore[misc]
                 self._exit_now()
             elif isinstance(timer, _Sweep) and not self._dead:
                 self._sweep_children(timer)
+            elif isinstance(timer, _LeaseCheck) and not self._dead:
+                self._check_lease()
             elif isinstance(timer, _Timer) and timer.id in self._timers and not self._dead:
                 self._timers.discard(timer.id)
                 self._deliver(timer.message, self.myAddress)
@@ -330,8 +396,44 @@ class Host(ThespianActor):  # type: ignore[misc]
             self._deliver(DeliveryFailed(message.poisonMessage, str(message.details)), self.myAddress)
         elif isinstance(message, DeadEnvelope):
             self._deliver(DeadLetter(message.deadAddress, message.deadMessage), self.myAddress)
+        elif isinstance(message, QueryAck):
+            self._deliver(AdminAnswered(sender), self.myAddress)
+        elif isinstance(message, ActorSystemConventionUpdate):
+            capabilities = message.remoteCapabilities if isinstance(message.remoteCapabilities, dict) else {}
+            changed = MemberChanged(message.remoteAdminAddress, _where(message.remoteAdminAddress), dict(capabilities), bool(message.remoteAdded))
+            self._deliver(changed, self.myAddress)
         else:
             self.count("ignored_system_messages")
+
+    # Heartbeats from a supervisor on another node, answered by the runtime itself.
+
+    def _heartbeat(self, beat: Heartbeat, sender: Any) -> None:
+        if self._dead or sender != self.parent or beat.token != self._token:
+            self.count("stale_heartbeats")
+            return
+        self._heard = time.monotonic()
+        self.send(sender, HeartbeatAck(beat.token))
+
+    def _check_lease(self) -> None:
+        """Unheard for a whole lease: the supervisor has already replaced us. End, without a word.
+
+        This is what keeps a node that returns from a partition from running a
+        second instance of a child that was restarted elsewhere meanwhile.
+        """
+        assert self._lease is not None
+        unheard = time.monotonic() - self._heard
+        if unheard < self._lease:
+            self.wakeupAfter(timedelta(seconds=self._lease / 4), _LeaseCheck())
+            return
+        logs.emit(logging.WARNING, "lease_expired", self.path, unheard_s=round(unheard, 3))
+        if self._running:
+            try:
+                self._actor.stopping(Shutdown("lease_expired"))  # type: ignore[union-attr]
+            except BaseException as exc:
+                logs.emit(logging.WARNING, "stopping_hook_failed", self.path, error=repr(exc))
+        self._dead = True
+        self._table = {}
+        self._exit_now()
 
     def _deliver(self, message: Any, sender: Any) -> None:
         if self._actor is not None and not self._dead:
@@ -355,7 +457,12 @@ class Host(ThespianActor):  # type: ignore[misc]
         self._token = init.token
         self._name = init.name
         self._top = init.parent_pid is None  # started by a runtime from outside: nobody acknowledges
-        if init.isolate:
+        if init.lease is not None:
+            # On another node: our parent process is that node's admin, not the supervisor's.
+            die_with_parent(None)
+            self._lease, self._heard = init.lease, time.monotonic()
+            self.wakeupAfter(timedelta(seconds=init.lease / 4), _LeaseCheck())
+        elif init.isolate:
             die_with_parent(init.parent_pid)
             # Everything inherited from the parent by fork is never garbage here:
             # keep the cyclic GC from walking (and copying on write) all of it.
@@ -496,13 +603,41 @@ class Host(ThespianActor):  # type: ignore[misc]
             self.send(self.parent, Started(self.pid, self._token))
 
     def spawn(
-        self, path: str, start: Start, checkpoint: bytes | None, services: Services, token: int, name: str | None
+        self,
+        path: str,
+        start: Start,
+        checkpoint: bytes | None,
+        services: Services,
+        token: int,
+        name: str | None,
+        node: str | None = None,
+        lease: float | None = None,
     ) -> Address:
-        child = self.createActor(Host)
-        if self.isolated:
-            self._watch(child)
-        self.send(child, Init(path, start, checkpoint, services, self.isolated, self.pid, token, name))
+        """Create a child here, or on ``node`` (which only that node's system satisfies)."""
+        if node is None:
+            child = self.createActor(Host)
+            if self.isolated:
+                self._watch(child)
+        else:
+            child = self.createActor(Host, targetActorRequirements={NODE_CAPABILITY: node})
+        self.send(child, Init(path, start, checkpoint, services, self.isolated, self.pid, token, name, lease))
         return child
+
+    # The cluster actor's view of other nodes.
+
+    def watch_members(self) -> None:
+        self.notifyOnSystemRegistrationChanges(True)
+
+    def ping_admin(self, admin: Address) -> None:
+        self.send(admin, QueryExists())
+
+    def pre_register(self, host: str, port: int, capabilities: dict[str, Any]) -> None:
+        self.preRegisterRemoteSystem(f"{host}:{port}", dict(capabilities))
+
+    def rejoin(self) -> None:
+        """Register with the convention leader again now: a changed capability makes Thespian do it."""
+        self._joins = getattr(self, "_joins", 0) + 1
+        self.updateCapability(JOIN_CAPABILITY, f"{os.getpid()}.{self._joins}")
 
     def kill(self, address: Address, pid: int | None) -> None:
         watched = self._children.find(address) if self.isolated else None
@@ -621,20 +756,35 @@ class Sink(ThespianActor):  # type: ignore[misc]
 class ThespianSystem:
     """One Thespian actor system, as the rest of the runtime sees it."""
 
-    def __init__(self, base: str, *, admin_port: int | None, bind: str, log_defs: dict[str, Any] | None) -> None:
+    def __init__(
+        self,
+        base: str,
+        *,
+        admin_port: int | None,
+        bind: str,
+        log_defs: dict[str, Any] | None,
+        advertised: dict[str, Any] | None = None,
+        leader: tuple[str, int] | None = None,
+        secret: bytes | None = None,
+    ) -> None:
+        """``advertised``: this node's capabilities; ``leader``: the admin to join a convention with;
+        ``secret``: sign and verify every frame (see :func:`_install_frame_auth`)."""
         global _bind_host
         if base not in BASES:
             raise RuntimeStartError(f"unknown system base {base!r}; expected one of {', '.join(BASES)}")
         self.base = base
         self.admin_port = admin_port
-        capabilities: dict[str, Any] = {}
+        capabilities: dict[str, Any] = dict(advertised or {})
         if base == "tcp":
             _bind_host = bind
             _install_bind_patch()
             _install_close_patch()
+            _install_frame_auth(secret)
             if bind != "0.0.0.0":
                 os.environ["THESPIAN_BASE_IPADDR"] = bind
             capabilities["Admin Port"] = admin_port
+            if leader is not None:
+                capabilities["Convention Address.IPv4"] = leader
         # simpleSystemBase runs in this process: leave this process's logging alone.
         logging_arg: Any = log_defs if base == "tcp" else False
         try:
@@ -645,9 +795,9 @@ class ThespianSystem:
         self._sink = self._system.createActor(Sink)
 
     @classmethod
-    def connect(cls, admin_port: int, bind: str = "127.0.0.1") -> ThespianSystem:
+    def connect(cls, admin_port: int, bind: str = "127.0.0.1", secret: bytes | None = None) -> ThespianSystem:
         """Join a running TCP system as a client; closing it leaves the system running."""
-        system = cls("tcp", admin_port=admin_port, bind=bind, log_defs=None)
+        system = cls("tcp", admin_port=admin_port, bind=bind, log_defs=None, secret=secret)
         system._owns_admin = False
         return system
 

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import logging
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import UnionType
 from typing import Any, ClassVar, Protocol, TypeVar
 
@@ -116,7 +116,15 @@ class Context(Protocol):
     def report_started(self) -> None: ...
 
     def spawn(
-        self, path: str, start: Start, checkpoint: bytes | None, services: Services, token: int, name: str | None
+        self,
+        path: str,
+        start: Start,
+        checkpoint: bytes | None,
+        services: Services,
+        token: int,
+        name: str | None,
+        node: str | None = None,
+        lease: float | None = None,
     ) -> Address: ...
 
     def kill(self, address: Address, pid: int | None) -> None: ...
@@ -127,6 +135,16 @@ class Context(Protocol):
     def receive_dead_letters(self) -> None: ...
 
     def end_system_now(self) -> None: ...
+
+    # For the cluster actor: Thespian's convention, seen through the adapter.
+
+    def watch_members(self) -> None: ...
+
+    def ping_admin(self, admin: Address) -> None: ...
+
+    def pre_register(self, host: str, port: int, capabilities: dict[str, Any]) -> None: ...
+
+    def rejoin(self) -> None: ...
 
 
 class Actor:
@@ -163,6 +181,7 @@ class Actor:
         shutdown: ShutdownPolicy | None = None,
         significant: bool = False,
         name: str | None = None,
+        requires: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> ChildSpec:
         """This class's child spec; keyword arguments not named here go to ``__init__``."""
@@ -173,6 +192,7 @@ class Actor:
             shutdown=cls.shutdown if shutdown is None else shutdown,
             significant=significant,
             name=name,
+            requires=requires or {},
         )
 
     # Lifecycle hooks: override what you need.

@@ -14,7 +14,7 @@ class ChildRecord:
     __slots__ = (
         "spec", "state", "address", "pid", "reason", "checkpoint",
         "starts", "last_exit", "last_crash", "started_at", "streak", "generation", "leaving", "token",
-        "address_known",
+        "address_known", "node", "placed", "missed", "awaiting", "avoid",
     )  # fmt: skip
 
     def __init__(self, spec: ChildSpec) -> None:
@@ -35,6 +35,11 @@ class ChildRecord:
         self.generation = 0  # bumped whenever the instance is replaced or let go
         self.leaving = False  # being stopped for good (terminate_child, shutdown), not for a restart
         self.token = 0  # the current instance's token (see Init); 0 when there is none
+        self.node: str | None = None  # the other node the instance runs on; None when it is local
+        self.placed: str | None = None  # where the cluster actor placed it (this node included), to release
+        self.missed = 0  # heartbeats in a row it has not answered
+        self.awaiting = False  # a heartbeat is out and unanswered
+        self.avoid: tuple[str, ...] = ()  # nodes to place the next instance elsewhere than
 
     @property
     def shareable_address(self) -> Address | None:

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from ..errors import SpecError
+from .cluster_config import check_requirements
 
 if TYPE_CHECKING:
     from .actor import Actor
@@ -185,9 +186,13 @@ class ChildSpec:
     type: ChildType | None = None
     significant: bool = False
     name: str | None = None
+    # Capabilities the node it runs on must advertise, e.g. {"role": "constellation"}:
+    # the cluster places it on the least-loaded member that has them (see .cluster).
+    requires: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_id(self.id)
+        object.__setattr__(self, "requires", check_requirements(self.requires, "requires"))
         if not isinstance(self.start, Start):
             raise SpecError(f"expected a Start; got {type(self.start).__name__}", key="start")
         object.__setattr__(self, "restart", enum_value(Restart, self.restart, "restart"))

@@ -8,6 +8,10 @@ top-level tables; each table may appear in one file only:
     (``base``, ``bind``, ``admin_port``, ``data_dir``, ``intensity``, ...).
     ``admin_port = 0`` picks a free port.
 
+``[cluster]`` (optional)
+    This node's name, its leader, its capabilities, the cluster secret and
+    the heartbeat settings: see :mod:`.cluster_config`.
+
 ``[reload]`` (optional)
     How ``python run.py config apply`` watches a change: see
     :mod:`omega_actors.reload.settings`.
@@ -23,7 +27,8 @@ top-level tables; each table may appear in one file only:
 
 A child table has ``id``, ``start = "package.module:Class"``, ``args`` (a
 table of keyword arguments), ``restart``, ``shutdown`` (seconds,
-``"brutal_kill"`` or ``"infinity"``), ``significant`` and ``name``. A child
+``"brutal_kill"`` or ``"infinity"``), ``significant``, ``name`` and
+``requires`` (capabilities its node must have, e.g. ``{ role = "constellation" }``). A child
 with ``type = "supervisor"`` takes the supervisor keys instead of ``start``:
 ``strategy``, ``intensity``, ``period``, ``auto_shutdown``, ``dynamic``,
 ``max_children``, ``[...backoff]`` (``initial``, ``maximum``,
@@ -64,16 +69,18 @@ from typing import Any
 from ..errors import ConfigError, SpecError
 from .backoff import Backoff
 from .child_spec import ChildSpec, Start, check_id
+from .cluster_config import ClusterConfig
 from .guardian import SYSTEM_IDS
 from .supervisor import Supervisor
 from .supervisor_spec import SupervisorSpec
 from .system import SystemConfig
 
-SECTIONS = ("system", "tree", "reload", "router", "brain")
-RUNTIME_SECTIONS = ("system", "tree")  # the others are read by the layers they configure
-SYSTEM_KEYS = tuple(SystemConfig.__dataclass_fields__)
+SECTIONS = ("system", "tree", "reload", "router", "brain", "cluster")
+RUNTIME_SECTIONS = ("system", "cluster", "tree")  # the others are read by the layers they configure
+SYSTEM_KEYS = tuple(key for key in SystemConfig.__dataclass_fields__ if key != "cluster")
+CLUSTER_KEYS = tuple(ClusterConfig.__dataclass_fields__)
 SUPERVISOR_KEYS = ("strategy", "intensity", "period", "auto_shutdown", "backoff", "dynamic", "max_children", "children")
-CHILD_KEYS = ("id", "type", "start", "args", "restart", "shutdown", "significant", "name")
+CHILD_KEYS = ("id", "type", "start", "args", "restart", "shutdown", "significant", "name", "requires")
 BACKOFF_KEYS = tuple(Backoff.__dataclass_fields__)
 DEFAULT_ROOT_ID = "app"
 
@@ -102,7 +109,8 @@ def load_config(directory: str | Path) -> Config:
     for path in files:
         for name, value in _read(path).items():
             _claim(sections, name, str(path), value)
-    system = _build(sections, "system", lambda table, file: _system(table), SystemConfig())
+    cluster = _build(sections, "cluster", lambda table, file: _cluster(table), ClusterConfig())
+    system = _build(sections, "system", lambda table, file: _system(table, cluster), SystemConfig(cluster=cluster))
     sources = {name: entry[0] for name, entry in sections.items()}
     tables = {name: entry[1] for name, entry in sections.items() if name not in RUNTIME_SECTIONS}
     tree_entry = sections.get("tree")
@@ -153,12 +161,17 @@ def _located(file: str, prefix: str, make: Callable[[], Any]) -> Any:
         raise ConfigError(exc.detail, file=file, key=key) from None
 
 
-def _system(table: dict[str, Any]) -> SystemConfig:
+def _system(table: dict[str, Any], cluster: ClusterConfig) -> SystemConfig:
     _known(table, SYSTEM_KEYS)
     values = dict(table)
     if values.get("admin_port") == 0:
         values["admin_port"] = None
-    return SystemConfig(**values)
+    return SystemConfig(**values, cluster=cluster)
+
+
+def _cluster(table: dict[str, Any]) -> ClusterConfig:
+    _known(table, CLUSTER_KEYS)
+    return ClusterConfig(**table)
 
 
 def _root(table: dict[str, Any], file: str) -> tuple[str, SupervisorSpec]:
@@ -220,7 +233,7 @@ def _child(table: dict[str, Any], file: str, where: str) -> ChildSpec:
     if "id" not in table:
         raise SpecError("every child needs an id", key="id")
     common: dict[str, Any] = {
-        key: table[key] for key in ("id", "restart", "shutdown", "significant", "name", "type") if key in table
+        key: table[key] for key in ("id", "restart", "shutdown", "significant", "name", "type", "requires") if key in table
     }
     if is_supervisor:
         for key in ("start", "args"):

@@ -1,7 +1,7 @@
 """The guardian: the supervisor at the top of every running system.
 
-Its children, in start order, are the registry, the event bus and the
-application's root supervisor, under ``rest_for_one``: if the registry
+Its children, in start order, are the registry, the event bus, the cluster
+actor (:mod:`.cluster`) and the application's root supervisor, under ``rest_for_one``: if the registry
 restarts, everything after it restarts too and learns its new address.
 
 Like an OTP application master for a permanent application, the guardian
@@ -50,7 +50,9 @@ from .supervisor_spec import SupervisorSpec, nested_spec, revalidated, with_nest
 
 REGISTRY_ID = "registry"
 BUS_ID = "event_bus"
-SYSTEM_IDS = (REGISTRY_ID, BUS_ID)
+CLUSTER_ID = "cluster"
+SYSTEM_IDS = (REGISTRY_ID, BUS_ID, CLUSTER_ID)
+_SERVICE_FIELDS = {REGISTRY_ID: "registry", BUS_ID: "bus", CLUSTER_ID: "cluster"}
 OWNER_CHECK_SECONDS = 1.0
 
 
@@ -173,8 +175,8 @@ class Guardian(Supervisor):
 
     def _announce_up(self, child: ChildRecord) -> bool:
         if child.spec.id in SYSTEM_IDS:
-            field = "registry" if child.spec.id == REGISTRY_ID else "bus"
-            self.ctx.services = replace(self.ctx.services, **{field: child.address})
+            field = _SERVICE_FIELDS[child.spec.id]
+            self.ctx.services = replace(self.ctx.services, **{field: child.address})  # type: ignore[arg-type]
         return super()._announce_up(child)
 
     def tree_node(self, subtrees: dict[int, TreeNode | None]) -> TreeNode:

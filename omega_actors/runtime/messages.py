@@ -50,6 +50,8 @@ class Services:
 
     registry: Address | None = None
     bus: Address | None = None
+    cluster: Address | None = None
+    heartbeat: tuple[float, int] = (0.25, 4)  # interval and misses for remote children
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,7 @@ class Init:
     parent_pid: int | None = None
     token: int = 0  # names this instance in its reports to the supervisor
     name: str | None = None  # its registered name, if any
+    lease: float | None = None  # set for a child on another node: seconds it lives without a heartbeat
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,3 +346,81 @@ class ActorDown:
     """The instance at ``address`` has ended: forget its subscriptions."""
 
     address: Address
+
+
+# Cluster: placement (supervisor <-> the node's cluster actor), heartbeats
+# (supervisor <-> remote child, handled by the runtime, not the actor), and what
+# Thespian reports about other members, translated by the Thespian adapter.
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where should this child run? ``avoid`` names nodes to skip if any other will do."""
+
+    key: str  # the child's path: one placement per child
+    token: int
+    requires: dict[str, Any]
+    avoid: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    key: str
+    token: int
+    node: str | None  # None: no member satisfies the requirements (``reason`` says why)
+    local: bool = False
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    key: str
+    node: str
+
+
+@dataclass(frozen=True, slots=True)
+class GetMembers:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class MemberInfo:
+    node: str
+    admin: str
+    capabilities: dict[str, Any]
+    up: bool
+    load: int
+    this: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Members:
+    leader: bool
+    members: tuple[MemberInfo, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MemberChanged:
+    """Thespian's convention update: a member registered (``added``) or left."""
+
+    admin: Address
+    where: str  # "host:port" of its admin, to find it again after a restart
+    capabilities: dict[str, Any]
+    added: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AdminAnswered:
+    """A member's admin answered a ping: that node is alive and reachable."""
+
+    admin: Address
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    token: int
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatAck:
+    token: int

@@ -80,8 +80,13 @@ from .messages import (
     DeliveryFailed,
     Exiting,
     ExitNoted,
+    Heartbeat,
+    HeartbeatAck,
     Init,
+    Place,
+    Placement,
     Publish,
+    Release,
     SaveCheckpoint,
     Started,
     StartFailed,
@@ -94,6 +99,7 @@ from .supervisor_requests import SupervisorRequests
 from .supervisor_upgrade import SupervisorUpgrade
 
 REGISTER_TIMEOUT = 5.0  # seconds a start waits for the registry before going on without it
+REMOTE_START_SECONDS = 10.0  # at least this long for a child on another node to report Started
 STOP_GRACE = 5.0  # seconds a child that said it is ending has to end
 from .supervisor_spec import AutoShutdown, Strategy, SupervisorSpec
 
@@ -105,6 +111,16 @@ class _StopTimeout:
 
 @dataclass(frozen=True, slots=True)
 class _RegisterTimeout:
+    token: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Beat:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class _RemoteStartTimeout:
     token: int
 
 
@@ -130,6 +146,7 @@ class Supervisor(SupervisorUpgrade, SupervisorRequests):
         self.ops = OperationQueue()
         self._up = False  # all initial children started and Started reported
         self._random = random.Random()
+        self._beating = False  # the heartbeat timer for children on other nodes is set
 
     @classmethod
     def child_spec(  # type: ignore[override]
@@ -226,12 +243,18 @@ class Supervisor(SupervisorUpgrade, SupervisorRequests):
         child = next((c for c in self.by_token.values() if c.address == message.address), None)
         if child is None:
             return  # a second notice for the same exit, or a stale instance
+        self._instance_ended(child)
+
+    def _instance_ended(self, child: ChildRecord) -> None:
+        """The current instance is gone: its process ended, or (on another node) it fell silent."""
         token = child.token
         del self.by_token[token]
         address, reason = child.shareable_address, child.reason or Killed()
         child.address = child.pid = child.reason = None
         child.address_known = False
         child.token = 0
+        if child.placed is not None:
+            self._release(child)
         handled_by_operation = self.ops.waiting is not None and self.ops.waiting.token == token
         self._announce_down(child, address, reason, handled_by_operation)
         if token in self._tree_waiting:
@@ -370,16 +393,121 @@ class Supervisor(SupervisorUpgrade, SupervisorRequests):
         child.generation += 1
         child.state, child.leaving = STARTING, False
         child.token = secrets.randbits(62) + 1  # unguessable: only the instance can report as itself
+        node: str | None = None
+        if child.spec.requires:
+            placed = yield from self._place(child)
+            if not isinstance(placed, Placement):
+                outcome = placed
+                child.state = UNDEFINED
+                child.record_exit(outcome)
+                logs.emit(logging.ERROR, "start_error", self._path(child), reason=outcome.summary())
+                return outcome
+            node = None if placed.local else placed.node
+            child.placed = placed.node
         self.by_token[child.token] = child
         services = self.ctx.services
         start, name = child.spec.start, child.spec.name
-        child.address = self.ctx.spawn(self._path(child), start, child.checkpoint, services, child.token, name)
+        child.node, child.missed, child.awaiting = node, 0, False
+        if node is None:
+            child.address = self.ctx.spawn(self._path(child), start, child.checkpoint, services, child.token, name)
+        else:
+            lease = self._heartbeat_timeout()
+            child.address = self.ctx.spawn(
+                self._path(child), start, child.checkpoint, services, child.token, name, node=node, lease=lease
+            )
+            self.send_after(max(REMOTE_START_SECONDS, 4 * lease), _RemoteStartTimeout(child.token))
         outcome = yield Wait("start", child.token)
         if outcome is not True:
             child.state = UNDEFINED
             child.record_exit(outcome)
             logs.emit(logging.ERROR, "start_error", self._path(child), reason=outcome.summary())
+        elif child.node is not None:
+            child.avoid = ()
+            self._beat_soon()
         return outcome
+
+    # Children on other nodes: placement and heartbeats (see .cluster).
+
+    def _place(self, child: ChildRecord) -> Operation:
+        """Ask the cluster actor where the child goes; the Placement, or the ExitReason it failed with."""
+        cluster = self.ctx.services.cluster
+        if cluster is None:
+            return Killed("no cluster actor to place a child with requirements")
+        self.send(cluster, Place(self._path(child), child.token, dict(child.spec.requires), child.avoid))
+        placed = yield Wait("place", child.token)
+        if not isinstance(placed, Placement) or placed.node is None:
+            reason = placed.reason if isinstance(placed, Placement) else "no answer"
+            return Killed(f"no_placement: {reason}")
+        return placed
+
+    @handler
+    def _placed(self, message: Placement) -> None:
+        if self.sender == self.ctx.services.cluster:
+            self.ops.resume("place", message.token, message)
+
+    def _release(self, child: ChildRecord) -> None:
+        cluster = self.ctx.services.cluster
+        if cluster is not None and child.placed is not None:
+            self.send(cluster, Release(self._path(child), child.placed))
+        child.node = child.placed = None
+
+    def _heartbeat_timeout(self) -> float:
+        interval, misses = self.ctx.services.heartbeat
+        return interval * misses
+
+    def _beat_soon(self) -> None:
+        if not self._beating:
+            self._beating = True
+            self.send_after(self.ctx.services.heartbeat[0], _Beat())
+
+    @handler
+    def _beat(self, message: _Beat) -> None:
+        if self.sender != self.address:
+            return
+        misses = self.ctx.services.heartbeat[1]
+        remote = [c for c in self.by_token.values() if c.node is not None and c.address_known]
+        for child in remote:
+            if child.awaiting:
+                # One heartbeat out at a time: sends to a peer that has stopped reading never
+                # finish, and Thespian queues every send of this process behind a few of those.
+                child.missed += 1
+                if child.missed >= misses:
+                    self._lost(child, f"no answer to heartbeats for {child.missed} intervals from node {child.node}")
+                continue
+            child.awaiting = True
+            self.send(child.address, Heartbeat(child.token))
+        self._beating = False
+        if any(c.node is not None for c in self.by_token.values()):
+            self._beat_soon()
+
+    @handler
+    def _heartbeat_answered(self, message: HeartbeatAck) -> None:
+        child = self.by_token.get(message.token) if isinstance(message.token, int) else None
+        if child is not None and self.sender == child.address:
+            child.missed, child.awaiting = 0, False
+            return
+        # An instance this supervisor has replaced (its node was cut off and is back): end it,
+        # so that a partition never leaves two instances of one child running.
+        self.ctx.count("stale_instances_ended")
+        logs.emit(logging.WARNING, "stale_instance_ended", self.path, address=str(self.sender))
+        self.ctx.kill(self.sender, None)
+
+    @handler
+    def _remote_start_timed_out(self, message: _RemoteStartTimeout) -> None:
+        child = self.by_token.get(message.token)
+        if self.sender == self.address and child is not None and child.state == STARTING and child.node is not None:
+            self._lost(child, f"did not start on node {child.node} in time")
+
+    def _lost(self, child: ChildRecord, why: str) -> None:
+        """A missed heartbeat counts as a crash: handled as that instance's exit, and it is told to end."""
+        logs.emit(logging.ERROR, "child_lost", self._path(child), node=child.node, why=why)
+        if child.reason is None:
+            child.reason = Killed(f"heartbeat_lost: {why}")
+        if child.state != STOPPING:
+            child.state = EXITING
+        child.avoid = (child.node,) if child.node else ()
+        self.ctx.kill(child.address, None)  # if it is alive after all, its lease ends it anyway
+        self._instance_ended(child)
 
     def _terminate(self, child: ChildRecord) -> Operation:
         """OTP's do_terminate: stop the instance (if any) by its shutdown policy."""
@@ -443,6 +571,10 @@ class Supervisor(SupervisorUpgrade, SupervisorRequests):
         if self.sender != self.ctx.parent:
             self.ctx.count("rejected")
             return
+        waiting = self.ops.waiting
+        if waiting is not None and waiting.kind == "place":
+            # A start waiting for a member to join must not hold up a shutdown for placement_wait.
+            self.ops.resume("place", waiting.token, Placement("", waiting.token, None, reason="the supervisor is stopping"))
         self.ops.run(lambda: self._shut_down(Shutdown()))
 
     def _shut_down(self, reason: ExitReason) -> Operation:

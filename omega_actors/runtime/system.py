@@ -37,9 +37,12 @@ from ..errors import (
 from . import logs
 from ._thespian import BASES, ThespianSystem
 from .child_spec import ChildSpec, Start, check_id, check_name
+from .cluster import Cluster
+from .cluster_config import ClusterConfig, leader_address
 from .event_bus import EventBus
 from .exits import ExitReason
-from .guardian import BUS_ID, REGISTRY_ID, SYSTEM_IDS, Guardian
+from .frame_auth import load_secret
+from .guardian import BUS_ID, CLUSTER_ID, REGISTRY_ID, SYSTEM_IDS, Guardian
 from .introspection import ChildCounts, ChildInfo, Children, TreeNode
 from .messages import (
     FAILURES,
@@ -48,10 +51,12 @@ from .messages import (
     CountChildren,
     CurrentSpec,
     DeleteChild,
+    GetMembers,
     GetSpec,
     GetTree,
     Init,
     KillChild,
+    Members,
     Publish,
     ReconfigureChild,
     Reconfigured,
@@ -92,13 +97,16 @@ class SystemConfig:
     registry_buffer: int = DEFAULT_BUFFER_LIMIT
     registry_buffer_seconds: float = DEFAULT_BUFFER_SECONDS
     log_level: str = "INFO"
+    cluster: ClusterConfig = ClusterConfig()  # the [cluster] table
 
     def __post_init__(self) -> None:
         if not isinstance(self.base, str) or self.base not in BASES:
             raise SpecError(f"expected one of {', '.join(map(repr, BASES))}; got {self.base!r}", key="base")
         if not isinstance(self.allow_remote, bool):
             raise SpecError(f"expected true or false; got {self.allow_remote!r}", key="allow_remote")
-        _check_bind(self.bind, self.allow_remote)
+        if not isinstance(self.cluster, ClusterConfig):
+            raise SpecError(f"expected a ClusterConfig; got {self.cluster!r}", key="cluster")
+        _check_bind(self.bind, self.allow_remote, self.cluster.secret_file)
         port = self.admin_port
         if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 0 <= port < 65536):
             raise SpecError(f"expected a port from 1 to 65535, or 0 for a free one; got {self.admin_port!r}", key="admin_port")
@@ -115,17 +123,25 @@ class SystemConfig:
         SupervisorSpec(intensity=self.intensity, period=self.period)
 
 
-def _check_bind(bind: object, allow_remote: bool) -> None:
+def _check_bind(bind: object, allow_remote: bool, secret_file: str | None) -> None:
     try:
         if not isinstance(bind, str):
             raise ValueError
         address = ipaddress.IPv4Address(bind)
     except ValueError:
         raise SpecError(f"expected an IPv4 address such as '127.0.0.1'; got {bind!r}", key="bind") from None
-    if not address.is_loopback and not allow_remote:
+    if address.is_loopback:
+        return
+    if not allow_remote:
         raise SpecError(
-            f"bind = {bind!r} would expose Thespian's unauthenticated pickle transport beyond this machine; "
-            "set allow_remote = true to accept that risk, or keep '127.0.0.1'",
+            f"bind = {bind!r} would expose Thespian's pickle transport beyond this machine; "
+            "set allow_remote = true and a [cluster] secret_file, or keep '127.0.0.1'",
+            key="bind",
+        )
+    if secret_file is None:
+        raise SpecError(
+            f"bind = {bind!r} needs [cluster] secret_file: without a shared secret, anyone who reaches "
+            "the port could send pickles (code execution); see docs/cluster.md",
             key="bind",
         )
 
@@ -142,6 +158,7 @@ def system_children(tree: SupervisorSpec, root_id: str, config: SystemConfig) ->
     return (
         Registry.child_spec(REGISTRY_ID, config.registry_buffer, config.registry_buffer_seconds),
         EventBus.child_spec(BUS_ID),
+        Cluster.child_spec(CLUSTER_ID, config.cluster, config.data_dir),
         Supervisor.child_spec(root_id, tree),
     )
 
@@ -177,6 +194,9 @@ def _ephemeral_low() -> int:
 
 def port_taken(host: str, port: int) -> bool:
     with socket.socket() as probe:
+        # As Thespian binds: connections left in TIME_WAIT by a killed system must not
+        # keep its admin port from being used again by the next start.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:
@@ -208,7 +228,8 @@ class Runtime:
         try:
             guardian = system.create(GUARDIAN_NAME)
             spec = SupervisorSpec(strategy=Strategy.REST_FOR_ONE, intensity=config.intensity, period=config.period, children=children)
-            init = Init("", Start.of(Guardian, spec, os.getpid()), None, Services(), system.isolated, None)
+            services = Services(heartbeat=(config.cluster.heartbeat_interval, config.cluster.heartbeat_misses))
+            init = Init("", Start.of(Guardian, spec, os.getpid()), None, services, system.isolated, None)
             reply = system.ask(guardian, init, config.start_timeout)
             if not isinstance(reply, Started):
                 raise RuntimeStartError(f"the supervision tree did not start: {_describe(reply)}")
@@ -229,7 +250,7 @@ class Runtime:
         """
         if not port_taken(config.bind, admin_port):
             raise RuntimeStartError(f"no actor system listens on {config.bind}:{admin_port}")
-        system = ThespianSystem.connect(admin_port, config.bind)
+        system = ThespianSystem.connect(admin_port, config.bind, cluster_secret(config))
         try:
             guardian = system.create(GUARDIAN_NAME)  # a global name: the running guardian's address
         except BaseException:
@@ -295,6 +316,14 @@ class Runtime:
         if not isinstance(node, TreeNode):
             raise AskTimeout(f"the guardian did not answer GetTree: {_describe(node)}")
         return node
+
+    def members(self) -> Members:
+        """The cluster as this node's cluster actor sees it (the leader sees every member)."""
+        reply = self._system.ask(self._system_child(CLUSTER_ID), GetMembers(), self.config.ask_timeout)
+        if not isinstance(reply, Members):
+            self._services.pop(CLUSTER_ID, None)
+            raise AskTimeout(f"the cluster actor did not answer GetMembers: {_describe(reply)}")
+        return reply
 
     def terminated(self) -> str | None:
         """Why the system ended, or None while it runs."""
@@ -422,25 +451,35 @@ def _start_system(config: SystemConfig) -> ThespianSystem:
     os.environ.setdefault("THESPLOG_FILE", str(logs_dir / "thespian.log"))
     log_defs = logs.logging_config(str(logs_dir / "omega.jsonl"), config.log_level)
     if config.admin_port:
-        return _start_tcp(config.bind, config.admin_port, log_defs)
+        return _start_tcp(config, config.admin_port, log_defs)
     port = free_port(config.bind)
     try:
-        return _start_tcp(config.bind, port, log_defs)
+        return _start_tcp(config, port, log_defs)
     except RuntimeStartError:
         if _listening(config.bind, port):
             raise  # an admin may have started there: never leave it behind by moving on
         # Someone took the port we chose before the admin bound it; nothing of ours runs there.
-        return _start_tcp(config.bind, free_port(config.bind), log_defs)
+        return _start_tcp(config, free_port(config.bind), log_defs)
 
 
-def _start_tcp(bind: str, port: int, log_defs: dict[str, Any]) -> ThespianSystem:
+def _start_tcp(config: SystemConfig, port: int, log_defs: dict[str, Any]) -> ThespianSystem:
+    bind, cluster = config.bind, config.cluster
+    os.environ["OMEGA_NODE"] = cluster.node  # inherited by every actor: where it runs, for logs and replies
     if port_taken(bind, port):
         # Thespian would join whatever listens there, or fail after ~15 s.
         raise RuntimeStartError(
             f"admin port {port} on {bind} is taken; another omega system may be running "
             "(`python run.py stop` stops one started from this directory)"
         )
-    return ThespianSystem("tcp", admin_port=port, bind=bind, log_defs=log_defs)
+    return ThespianSystem(
+        "tcp", admin_port=port, bind=bind, log_defs=log_defs, advertised=cluster.advertised(),
+        leader=None if cluster.leader is None else leader_address(cluster.leader), secret=cluster_secret(config),
+    )  # fmt: skip
+
+
+def cluster_secret(config: SystemConfig) -> bytes | None:
+    path = config.cluster.secret_file
+    return None if path is None else load_secret(path)
 
 
 def _listening(host: str, port: int) -> bool:

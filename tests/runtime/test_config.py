@@ -327,11 +327,50 @@ def test_admin_port_other_than_zero_is_kept_as_given(tmp_path: Path) -> None:
     assert load_config(tmp_path).system.admin_port == 1900
 
 
-def test_a_non_loopback_bind_is_accepted_with_allow_remote(tmp_path: Path) -> None:
+def test_a_non_loopback_bind_is_accepted_with_allow_remote_and_a_cluster_secret(tmp_path: Path) -> None:
     write(tmp_path, "system.toml", "[system]\nbind = \"0.0.0.0\"\nallow_remote = true\n")
+    write(tmp_path, "cluster.toml", '[cluster]\nnode = "a"\nsecret_file = "/etc/omega/cluster.key"\n')
     system = load_config(tmp_path).system
     assert system.bind == "0.0.0.0"
     assert system.allow_remote is True
+    assert system.cluster.secret_file == "/etc/omega/cluster.key"
+
+
+def test_a_non_loopback_bind_without_a_cluster_secret_is_refused_even_with_allow_remote(tmp_path: Path) -> None:
+    error = load_error(tmp_path, '[system]\nbind = "10.1.2.3"\nallow_remote = true\n', name="system.toml")
+    assert_error(error, "system.toml", "system.bind", "bind = '10.1.2.3'", "needs [cluster] secret_file")
+
+
+def test_a_cluster_table_gives_the_node_its_name_leader_and_capabilities(tmp_path: Path) -> None:
+    write(tmp_path, "cluster.toml", '[cluster]\nnode = "edge-1"\nleader = "127.0.0.1:1900"\ncapabilities = { role = "constellation", gpu = true }\nheartbeat_interval = 0.1\nheartbeat_misses = 3\n')
+    cluster = load_config(tmp_path).system.cluster
+    assert (cluster.node, cluster.leader) == ("edge-1", "127.0.0.1:1900")
+    assert cluster.advertised() == {"role": "constellation", "gpu": True, "omega.node": "edge-1"}
+    assert cluster.heartbeat_timeout == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize(
+    ("line", "key", "expected"),
+    [
+        ('node = "a.b"', "cluster.node", "letters, digits, '_' or '-'"),
+        ('leader = "nohost"', "cluster.leader", "'HOST:PORT'"),
+        ('leader = "h:99999"', "cluster.leader", "'HOST:PORT'"),
+        ("capabilities = { gpu = [1] }", "cluster.capabilities.gpu", "a string, finite number or boolean"),
+        ('capabilities = { "omega.node" = "x" }', "cluster.capabilities", "not 'omega.node'"),
+        ("heartbeat_misses = 0", "cluster.heartbeat_misses", "from 1 to 100"),
+        ("heartbeat_interval = -1", "cluster.heartbeat_interval", "positive"),
+        ("heartbeats = 3", "cluster.heartbeats", "unknown key 'heartbeats'"),
+    ],
+)
+def test_a_bad_cluster_key_names_the_file_key_value_and_what_is_accepted(tmp_path: Path, line: str, key: str, expected: str) -> None:
+    assert_error(load_error(tmp_path, f"[cluster]\n{line}\n", name="cluster.toml"), "cluster.toml", key, expected)
+
+
+def test_a_child_may_require_capabilities_of_its_node(tmp_path: Path) -> None:
+    write(tmp_path, "tree.toml", '[tree]\n[[tree.children]]\nid = "agg"\nstart = "tests.runtime.probes:Probe"\nargs = { log = "x" }\nrequires = { role = "constellation" }\n')
+    child = load_config(tmp_path).require_tree().children[0]
+    assert dict(child.requires) == {"role": "constellation"}
+    assert hash(child) == hash(child)  # specs stay hashable values
 
 
 def test_files_other_than_toml_are_ignored(tmp_path: Path) -> None:
@@ -390,7 +429,7 @@ def test_an_unknown_key_in_a_child_suggests_the_closest_accepted_key(tmp_path: P
         "tree.children[1].stratgy",
         "unknown key 'stratgy'",
         "did you mean 'strategy'?",
-        "expected one of: id, type, start, args, restart, shutdown, significant, name, strategy,",
+        "expected one of: id, type, start, args, restart, shutdown, significant, name, requires, strategy,",
     )
 
 

@@ -15,6 +15,7 @@ import pytest
 from omega_actors.errors import RuntimeStartError, SpecError
 from omega_actors.runtime import Runtime, Start, SupervisorSpec, SystemConfig
 from omega_actors.runtime.child_spec import ChildSpec
+from omega_actors.runtime.cluster_config import ClusterConfig
 from omega_actors.runtime.processes import parent_of
 from omega_actors.runtime.system import free_port
 
@@ -24,6 +25,14 @@ from .probes import Ping, Pong, Probe
 
 def listening_addresses(pid: int) -> set[str]:
     """Local addresses of the TCP sockets that ``pid`` listens on (Linux /proc)."""
+    return {host for host, _ in _listening(pid)}
+
+
+def listening_ports(pid: int) -> set[int]:
+    return {port for _, port in _listening(pid)}
+
+
+def _listening(pid: int) -> set[tuple[str, int]]:
     inodes = set()
     for fd in os.listdir(f"/proc/{pid}/fd"):
         try:
@@ -38,8 +47,8 @@ def listening_addresses(pid: int) -> set[str]:
             fields = line.split()
             local, state, inode = fields[1], fields[3], fields[9]
             if state == "0A" and inode in inodes:  # 0A: LISTEN
-                host = socket.inet_ntoa(bytes.fromhex(local.split(":")[0])[::-1])
-                found.add(host)
+                host, port = local.split(":")
+                found.add((socket.inet_ntoa(bytes.fromhex(host)[::-1]), int(port, 16)))
     return found
 
 
@@ -132,9 +141,12 @@ def test_an_automatic_admin_port_taken_before_the_admin_binds_it_is_replaced_by_
 
 
 def test_a_non_loopback_bind_needs_an_explicit_opt_in():
-    with pytest.raises(SpecError, match="unauthenticated pickle transport.*allow_remote = true"):
+    with pytest.raises(SpecError, match="pickle transport beyond this machine.*allow_remote = true"):
         SystemConfig(base="tcp", bind="0.0.0.0")
-    assert SystemConfig(base="tcp", bind="0.0.0.0", allow_remote=True).bind == "0.0.0.0"
+    with pytest.raises(SpecError, match="needs \\[cluster\\] secret_file"):
+        SystemConfig(base="tcp", bind="0.0.0.0", allow_remote=True)
+    remote = SystemConfig(base="tcp", bind="0.0.0.0", allow_remote=True, cluster=ClusterConfig(secret_file="/k"))
+    assert remote.bind == "0.0.0.0"
 
 
 @pytest.mark.tcp

@@ -1,0 +1,133 @@
+"""With a cluster secret, nothing from a process that lacks it is unpickled, created or delivered.
+
+The attacker here is another process on the same host: the strongest
+position short of holding the secret (or root). It tries the runtime's own
+client with no secret and with a wrong one, and raw pickles that would run
+code the moment they are loaded.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import socket
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .cluster_nodes import Cluster, Node, counters_tree
+from .cluster_probes import Bump, Bumped
+from .test_system import listening_ports
+
+pytestmark = [pytest.mark.tcp, pytest.mark.slow]
+
+
+def write_secret(path: Path, text: bytes) -> Path:
+    path.write_bytes(text)
+    path.chmod(0o600)
+    return path
+
+
+@pytest.fixture
+def secret(tmp_path: Path) -> Path:
+    return write_secret(tmp_path / "cluster.key", os.urandom(32).hex().encode())
+
+
+@pytest.fixture
+def guarded(tmp_path: Path, secret: Path) -> Iterator[tuple[Cluster, Node]]:
+    nodes = Cluster(tmp_path / "guarded", secret_file=secret)
+    try:
+        yield nodes, nodes.start(nodes.node("lead", counters_tree(("w0", "{}"))))
+    finally:
+        nodes.close()
+
+
+def bump(cluster: Cluster, node: Node) -> int:
+    runtime = cluster.connect(node)
+    try:
+        reply = runtime.ask("w0", Bump(), 10.0)
+    finally:
+        runtime.close()
+    assert isinstance(reply, Bumped), reply
+    return reply.count
+
+
+OUTSIDER = textwrap.dedent("""
+    import sys
+    from omega_actors.runtime import Runtime, SystemConfig
+    from omega_actors.runtime.cluster_config import ClusterConfig
+    from tests.runtime.cluster_probes import Bump
+    port, secret_file = int(sys.argv[1]), sys.argv[2] or None
+    runtime = Runtime.connect(port, SystemConfig(base="tcp", cluster=ClusterConfig(secret_file=secret_file)))
+    try:
+        print(runtime.ask("w0", Bump(), 5.0))
+    finally:
+        runtime.close()
+""")
+
+
+@pytest.mark.parametrize("key", ["none", "another"])
+def test_a_process_without_the_cluster_secret_can_neither_attach_nor_deliver_a_message(
+    guarded: tuple[Cluster, Node], tmp_path: Path, key: str
+) -> None:
+    cluster, node = guarded
+    assert bump(cluster, node) == 1
+    wrong = "" if key == "none" else str(write_secret(tmp_path / "other.key", os.urandom(32).hex().encode()))
+    outsider = subprocess.run(
+        [sys.executable, "-c", OUTSIDER, str(node.admin_port), wrong],
+        cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert outsider.returncode != 0, outsider.stdout
+    assert "not a valid or useable ActorSystem Admin" in outsider.stderr, outsider.stderr[-2000:]
+    assert bump(cluster, node) == 2  # nothing of the outsider's reached w0
+    log = (node.config.parent / "data" / "logs" / "omega.jsonl").read_text()
+    assert '"event": "frame_rejected"' in log
+
+
+def raw_frame(marker: Path) -> bytes:
+    """What a Thespian peer sends, holding a pickle that creates ``marker`` when it is loaded."""
+
+    class Payload:
+        def __reduce__(self) -> tuple[object, tuple[str, str]]:
+            return (open, (str(marker), "w"))
+
+    data = pickle.dumps(Payload())
+    return f"{len(data)}>".encode() + data
+
+
+def send_raw(port: int, frame: bytes) -> None:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+        connection.sendall(frame)
+        try:
+            connection.recv(64)  # Thespian answers every frame (ack or data error), or closes
+        except OSError:
+            pass
+
+
+def test_a_pickle_sent_without_the_secret_is_never_loaded_by_an_admin_or_an_actor(
+    guarded: tuple[Cluster, Node], tmp_path: Path
+) -> None:
+    cluster, node = guarded
+    worker = node.status()["children"][-1]["children"][0]["pid"]
+    targets = {"admin": node.admin_port, **{f"actor:{port}": port for port in listening_ports(worker)}}
+    assert len(targets) >= 2
+    for which, port in targets.items():
+        marker = tmp_path / f"loaded-by-{which.replace(':', '-')}"
+        send_raw(port, raw_frame(marker))
+        assert not marker.exists(), f"{which} unpickled a frame from a process without the secret"
+    assert bump(cluster, node) == 1  # and both still work
+
+
+def test_without_a_cluster_secret_the_same_pickle_is_loaded_which_is_why_tcp_binds_loopback_by_default(tmp_path: Path) -> None:
+    nodes = Cluster(tmp_path / "open")
+    try:
+        node = nodes.start(nodes.node("lead", counters_tree(("w0", "{}"))))
+        marker = tmp_path / "loaded"
+        send_raw(node.admin_port, raw_frame(marker))
+        assert marker.exists()  # the control: this attack works on an unguarded port
+    finally:
+        nodes.close()
