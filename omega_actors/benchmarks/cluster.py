@@ -35,7 +35,7 @@ from typing import Any
 from ..errors import OmegaError
 from ..runtime import Actor, Runtime, SupervisorSpec, SystemConfig, handler
 from ..runtime.cluster_config import ClusterConfig
-from ..runtime.processes import parent_of
+from ..runtime.processes import parent_of, start_time
 from ..runtime.system import free_port
 
 Progress = Callable[[str], None] | None
@@ -83,6 +83,7 @@ class _Member:
         self.flags = ["--node", name, "--leader", f"127.0.0.1:{leader_port}", "--capability", "role=worker"]
         self.process: subprocess.Popen[str] | None = None
         self.group: int | None = None
+        self.leader_started: str | None = None
 
     def start(self) -> None:
         self.process = subprocess.Popen(
@@ -98,12 +99,12 @@ class _Member:
         with Runtime.connect(self.port, SystemConfig(base="tcp")) as attached:
             admin = parent_of(attached.tree().pid or 0)
         assert admin is not None
-        self.group = os.getpgid(admin)
+        self.group, self.leader_started = os.getpgid(admin), start_time(admin)
 
     def kill_9(self) -> None:
         assert self.process is not None and self.group is not None
         os.kill(self.process.pid, signal.SIGKILL)
-        os.killpg(self.group, signal.SIGKILL)
+        self._kill_group()
         self.process.wait(30)
         self._close()
 
@@ -117,15 +118,21 @@ class _Member:
                 self.process.wait(30)
             except subprocess.TimeoutExpired:
                 pass
-        if self.group is not None:
-            try:
-                os.killpg(self.group, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        self._kill_group()
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait(30)
         self._close()
+
+    def _kill_group(self) -> None:
+        """The admin's group, unless its number now leads someone else's (pids wrap)."""
+        if self.group is None or start_time(self.group) not in (None, self.leader_started):
+            return
+        try:
+            os.killpg(self.group, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.group = None
 
     def _close(self) -> None:
         if self.process is not None and self.process.stdout is not None:

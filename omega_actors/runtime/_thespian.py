@@ -96,7 +96,7 @@ from ..errors import OmegaError, RuntimeStartError
 from . import logs
 from .actor import Actor
 from .child_spec import Start
-from .cluster_config import JOIN_CAPABILITY, NODE_CAPABILITY, satisfies
+from .cluster_config import JOIN_CAPABILITY, NODE_CAPABILITY, satisfies, start_allowance
 from .exits import Crash, CrashReport, ExitReason, Shutdown
 from .frame_auth import FrameAuth
 from .messages import (
@@ -168,11 +168,29 @@ def _install_frame_auth(secret: bytes | None) -> None:
     if secret is None or secret == _installed_secret:
         return
     tcp_module.serializer = FrameAuth(secret, on_reject=_rejected_frame)
+    tcp_module.ReceiveBuffer = _CappedReceiveBuffer
     _installed_secret = secret
 
 
+MAX_FRAME_BYTES = 2 * MAX_CHECKPOINT_BYTES + (1 << 20)  # the largest checkpoint travels in an Init, with room
+
+
+class _CappedReceiveBuffer(tcp_module.ReceiveBuffer):  # type: ignore[misc,name-defined]
+    """Refuse a frame whose announced size is absurd before buffering it: the signature is
+    checked only once a frame is whole, and a stranger could otherwise stream gigabytes."""
+
+    def addMore(self, buf: bytes) -> None:
+        super().addMore(buf)
+        if self._size is not None and self._size > MAX_FRAME_BYTES:
+            raise ValueError(f"a frame of {self._size} bytes announced; at most {MAX_FRAME_BYTES} are accepted")
+
+
 def _rejected_frame(reason: str) -> None:
-    logs.emit(logging.WARNING, "frame_rejected", "", reason=reason, pid=os.getpid())
+    # Every refusal is counted (FrameAuth.rejected); the log gets the first ten, then the
+    # 16th, 32nd, ...: a stranger sending garbage must not be able to fill the disk.
+    seen = frames_rejected()  # this refusal included
+    if seen <= 10 or seen & (seen - 1) == 0:
+        logs.emit(logging.WARNING, "frame_rejected", "", reason=reason, pid=os.getpid(), rejected=seen)
 
 
 def frames_rejected() -> int:
@@ -285,6 +303,7 @@ class Host(ThespianActor):  # type: ignore[misc]
         self.isolated = False
         self._lease: float | None = None  # a child on another node: how long it lives unheard
         self._heard = 0.0  # monotonic time of the supervisor's last heartbeat
+        self._unheard_limit = 0.0  # the lease, or before the first heartbeat the start allowance
 
     @staticmethod
     def actorSystemCapabilityCheck(capabilities: dict[str, Any], requirements: dict[str, Any] | None) -> bool:
@@ -412,6 +431,7 @@ class Host(ThespianActor):  # type: ignore[misc]
             self.count("stale_heartbeats")
             return
         self._heard = time.monotonic()
+        self._unheard_limit = self._lease or 0.0
         self.send(sender, HeartbeatAck(beat.token))
 
     def _check_lease(self) -> None:
@@ -422,7 +442,7 @@ class Host(ThespianActor):  # type: ignore[misc]
         """
         assert self._lease is not None
         unheard = time.monotonic() - self._heard
-        if unheard < self._lease:
+        if unheard < self._unheard_limit:
             self.wakeupAfter(timedelta(seconds=self._lease / 4), _LeaseCheck())
             return
         logs.emit(logging.WARNING, "lease_expired", self.path, unheard_s=round(unheard, 3))
@@ -461,6 +481,7 @@ class Host(ThespianActor):  # type: ignore[misc]
             # On another node: our parent process is that node's admin, not the supervisor's.
             die_with_parent(None)
             self._lease, self._heard = init.lease, time.monotonic()
+            self._unheard_limit = start_allowance(init.lease)  # heartbeats begin once we have started
             self.wakeupAfter(timedelta(seconds=init.lease / 4), _LeaseCheck())
         elif init.isolate:
             die_with_parent(init.parent_pid)

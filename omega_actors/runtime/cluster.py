@@ -249,7 +249,10 @@ class Cluster(Actor):
 
     @handler
     def _place(self, message: Place) -> Placement | None:
-        if not isinstance(message.requires, dict) or not isinstance(message.key, str):
+        avoid = message.avoid
+        if not isinstance(message.requires, dict) or not isinstance(message.key, str) or not (
+            isinstance(avoid, tuple) and all(isinstance(node, str) for node in avoid)
+        ):
             self.ctx.count("rejected")
             return None
         placement = self._choose(message)
@@ -272,7 +275,10 @@ class Cluster(Actor):
 
     @handler
     def _release(self, message: Release) -> None:
-        self.placements.release(message.key, message.node)
+        if message.node == "":  # the supervisor no longer waits for a placement
+            self.waiting.pop(message.key, None)
+        else:
+            self.placements.release(message.key, message.node)
 
     def _choose(self, request: Place) -> Placement:
         node = self.placements.choose(request.key, request.requires, request.avoid, self._live_capabilities())
@@ -298,10 +304,14 @@ class Cluster(Actor):
 
     def _remember(self) -> None:
         entries = {node: {"where": m.where, "capabilities": m.capabilities} for node, m in self.members.items()}
-        self.file.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.file.with_suffix(f".{time.monotonic_ns()}.tmp")
-        temporary.write_text(json.dumps(entries, sort_keys=True))
-        temporary.replace(self.file)
+        try:
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            temporary.write_text(json.dumps(entries, sort_keys=True, default=str))
+            temporary.replace(self.file)
+        except OSError as exc:  # a full or read-only disk costs the memory of members, not the node
+            logs.emit(logging.WARNING, "members_not_saved", self.path, error=str(exc))
+            temporary.unlink(missing_ok=True)
 
     def _remembered(self) -> dict[str, dict[str, Any]]:
         try:
@@ -326,6 +336,9 @@ def _ours(capabilities: dict[str, Any]) -> dict[str, Any]:
 
 def _accepts(host: str, port: int) -> bool:
     """Whether something listens there; bounded, so a cut-off leader cannot stall this actor long."""
-    with socket.socket() as probe:
-        probe.settimeout(0.2)
-        return probe.connect_ex((host, port)) == 0
+    try:
+        with socket.socket() as probe:
+            probe.settimeout(0.2)
+            return probe.connect_ex((host, port)) == 0
+    except OSError:  # a name that does not resolve (now): not reachable, try again later
+        return False

@@ -57,8 +57,9 @@ class ClusterConfig:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
                 raise SpecError(f"expected a positive, finite number of seconds; got {value!r}", key=key)
         misses = self.heartbeat_misses
-        if isinstance(misses, bool) or not isinstance(misses, int) or not 1 <= misses <= 100:
-            raise SpecError(f"expected a whole number from 1 to 100; got {misses!r}", key="heartbeat_misses")
+        if isinstance(misses, bool) or not isinstance(misses, int) or not 2 <= misses <= 100:
+            # A child's lease is one interval shorter than the timeout (see child_lease): at least one.
+            raise SpecError(f"expected a whole number from 2 to 100; got {misses!r}", key="heartbeat_misses")
 
     @property
     def heartbeat_timeout(self) -> float:
@@ -68,6 +69,24 @@ class ClusterConfig:
     def advertised(self) -> dict[str, Capability]:
         """The capabilities this node's actor system advertises to the others."""
         return {**self.capabilities, NODE_CAPABILITY: self.node}
+
+
+REMOTE_START_SECONDS = 10.0  # at least this long for a child on another node to report Started
+
+
+def child_lease(interval: float, misses: int) -> float:
+    """How long a child on another node lives without a heartbeat.
+
+    One interval less than its supervisor waits before replacing it: the old
+    instance has ended (give or take a one-way delay) before a new one starts.
+    """
+    return interval * (misses - 1)
+
+
+def start_allowance(lease: float) -> float:
+    """How long a remote child may go unheard before its first heartbeat, and its supervisor
+    may wait for its Started: starting (a restore, a subtree) can take longer than a lease."""
+    return max(REMOTE_START_SECONDS, 4 * lease)
 
 
 def leader_address(value: object) -> tuple[str, int]:

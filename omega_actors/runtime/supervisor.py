@@ -62,6 +62,7 @@ from . import logs
 from .actor import handler
 from .child_record import ChildRecord
 from .child_spec import BRUTAL_KILL, INFINITY, ChildSpec, ChildType, Restart
+from .cluster_config import child_lease, start_allowance
 from .exits import Crash, CrashReport, ExitReason, Killed, Normal, Shutdown
 from .intensity import RestartWindow
 from .introspection import (
@@ -99,7 +100,6 @@ from .supervisor_requests import SupervisorRequests
 from .supervisor_upgrade import SupervisorUpgrade
 
 REGISTER_TIMEOUT = 5.0  # seconds a start waits for the registry before going on without it
-REMOTE_START_SECONDS = 10.0  # at least this long for a child on another node to report Started
 STOP_GRACE = 5.0  # seconds a child that said it is ending has to end
 from .supervisor_spec import AutoShutdown, Strategy, SupervisorSpec
 
@@ -147,6 +147,7 @@ class Supervisor(SupervisorUpgrade, SupervisorRequests):
         self._up = False  # all initial children started and Started reported
         self._random = random.Random()
         self._beating = False  # the heartbeat timer for children on other nodes is set
+        self._stopping = False  # asked to stop: no new placements, no retries
 
     @classmethod
     def child_spec(  # type: ignore[override]
@@ -193,6 +194,8 @@ class Supervisor(SupervisorUpgrade, SupervisorRequests):
         child.state = RUNNING
         child.started_at = self.spec.clock.now()
         child.starts += 1
+        if child.node is not None:
+            self._beat_soon()  # its lease runs from its first heartbeat: send one soon
         if not self._announce_up(child):
             self.ops.resume("start", child.token, True)
         elif self.ctx.isolated:  # the registry's answer could be lost with its process
@@ -344,6 +347,8 @@ class Supervisor(SupervisorUpgrade, SupervisorRequests):
                 return
 
     def _try_again(self, child: ChildRecord, generation: int) -> Operation:
+        if self._stopping:
+            return  # the shutdown queued behind this stops everything anyway
         if child.generation == generation and child.state == RESTARTING and child in self.children:
             yield from self._restart(child)
 
@@ -411,11 +416,11 @@ class Supervisor(SupervisorUpgrade, SupervisorRequests):
         if node is None:
             child.address = self.ctx.spawn(self._path(child), start, child.checkpoint, services, child.token, name)
         else:
-            lease = self._heartbeat_timeout()
+            lease = child_lease(*services.heartbeat)
             child.address = self.ctx.spawn(
                 self._path(child), start, child.checkpoint, services, child.token, name, node=node, lease=lease
             )
-            self.send_after(max(REMOTE_START_SECONDS, 4 * lease), _RemoteStartTimeout(child.token))
+            self.send_after(start_allowance(lease), _RemoteStartTimeout(child.token))
         outcome = yield Wait("start", child.token)
         if outcome is not True:
             child.state = UNDEFINED
@@ -433,6 +438,8 @@ class Supervisor(SupervisorUpgrade, SupervisorRequests):
         cluster = self.ctx.services.cluster
         if cluster is None:
             return Killed("no cluster actor to place a child with requirements")
+        if self._stopping:
+            return Killed("no_placement: the supervisor is stopping")
         self.send(cluster, Place(self._path(child), child.token, dict(child.spec.requires), child.avoid))
         placed = yield Wait("place", child.token)
         if not isinstance(placed, Placement) or placed.node is None:
@@ -442,18 +449,17 @@ class Supervisor(SupervisorUpgrade, SupervisorRequests):
 
     @handler
     def _placed(self, message: Placement) -> None:
-        if self.sender == self.ctx.services.cluster:
-            self.ops.resume("place", message.token, message)
+        cluster = self.ctx.services.cluster
+        if self.sender != cluster or self.ops.resume("place", message.token, message):
+            return
+        if message.node is not None:
+            self.send(cluster, Release(message.key, message.node))  # an answer nobody waits for any more
 
     def _release(self, child: ChildRecord) -> None:
         cluster = self.ctx.services.cluster
         if cluster is not None and child.placed is not None:
             self.send(cluster, Release(self._path(child), child.placed))
         child.node = child.placed = None
-
-    def _heartbeat_timeout(self) -> float:
-        interval, misses = self.ctx.services.heartbeat
-        return interval * misses
 
     def _beat_soon(self) -> None:
         if not self._beating:
@@ -571,9 +577,13 @@ class Supervisor(SupervisorUpgrade, SupervisorRequests):
         if self.sender != self.ctx.parent:
             self.ctx.count("rejected")
             return
+        self._stopping = True
         waiting = self.ops.waiting
         if waiting is not None and waiting.kind == "place":
             # A start waiting for a member to join must not hold up a shutdown for placement_wait.
+            child = next((c for c in self.children if c.token == waiting.token), None)
+            if child is not None and self.ctx.services.cluster is not None:
+                self.send(self.ctx.services.cluster, Release(self._path(child), ""))  # stop waiting for it
             self.ops.resume("place", waiting.token, Placement("", waiting.token, None, reason="the supervisor is stopping"))
         self.ops.run(lambda: self._shut_down(Shutdown()))
 

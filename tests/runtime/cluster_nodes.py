@@ -18,14 +18,14 @@ from pathlib import Path
 
 from omega_actors.runtime import Runtime, SystemConfig
 from omega_actors.runtime.cluster_config import ClusterConfig
-from omega_actors.runtime.processes import parent_of
+from omega_actors.runtime.processes import parent_of, start_time
 from omega_actors.runtime.system import free_port
 
 from ..test_cli import ROOT
 from .conftest import alive
 
 COUNTERS = "tests.runtime.cluster_probes:Counter"
-HEARTBEAT = 'heartbeat_interval = 0.1\nheartbeat_misses = 5\nplacement_wait = 60.0\n'
+HEARTBEAT = 'heartbeat_interval = 0.1\nheartbeat_misses = 8\nplacement_wait = 60.0\n'
 
 
 def counters_tree(*children: tuple[str, str]) -> str:
@@ -42,7 +42,7 @@ class Node:
     config: Path
     admin_port: int
     process: subprocess.Popen[str] | None = None
-    groups: set[int] = field(default_factory=set)  # admin process groups, to kill on cleanup
+    groups: dict[int, str | None] = field(default_factory=dict)  # admin process groups (and their leader's start)
     output: list[str] = field(default_factory=list)
     started: threading.Event = field(default_factory=threading.Event)
     history: list[subprocess.Popen[str]] = field(default_factory=list)  # every start, for cleanup
@@ -57,7 +57,8 @@ class Node:
         """Wait until the node says it runs; fail with what it printed otherwise."""
         if not self.started.wait(timeout):
             raise AssertionError(f"node {self.name} did not start: {''.join(self.output)}")
-        self.groups.add(os.getpgid(self.admin_pid()))
+        admin = self.admin_pid()  # a session leader: its group's id is its pid
+        self.groups[os.getpgid(admin)] = start_time(admin)
 
     def read_output(self, process: subprocess.Popen[str]) -> None:
         """A thread's job: keep the node's output, and say when it has started."""
@@ -85,9 +86,10 @@ class Node:
     def processes(self) -> set[int]:
         """Every process of this node: its run.py, its admin's group (admin, logger, actors)."""
         pids = {self.process.pid} if self.process is not None and self.process.poll() is None else set()
+        groups = {group for group, started in self.groups.items() if _still_ours(group, started)}
         for pid in (int(entry) for entry in os.listdir("/proc") if entry.isdigit()):
             try:
-                if os.getpgid(pid) in self.groups:
+                if os.getpgid(pid) in groups:
                     pids.add(pid)
             except ProcessLookupError:
                 pass
@@ -109,6 +111,18 @@ class Node:
                 os.kill(pid, signum)
             except ProcessLookupError:
                 pass
+
+
+def _still_ours(group: int, started: str | None) -> bool:
+    """Whether process group ``group`` is still the one our admin led.
+
+    pids wrap quickly here (pid_max 32768 and thousands of processes per test
+    run): once our group is empty, its number may lead another test's group.
+    A group id is not reused while any member lives, and a new group's leader
+    is the pid itself, so: ours if its leader is our admin, or has no leader.
+    """
+    now = start_time(group)
+    return now is None or now == started
 
 
 class Cluster:

@@ -14,9 +14,11 @@ from omega_actors.runtime.cluster_config import (
     DEFAULT_NODE,
     NODE_CAPABILITY,
     ClusterConfig,
+    child_lease,
     leader_address,
     parse_capability,
     satisfies,
+    start_allowance,
 )
 
 
@@ -112,11 +114,11 @@ def test_a_secret_file_that_is_not_a_path_is_refused(secret_file: object):
     assert spec_error(secret_file=secret_file).key == "secret_file"
 
 
-@pytest.mark.parametrize("misses", [0, 101, -1, True, False, 1.5, "4"])
-def test_heartbeat_misses_outside_1_to_100_or_not_a_whole_number_is_refused(misses: object):
+@pytest.mark.parametrize("misses", [0, 1, 101, -1, True, False, 1.5, "4"])
+def test_heartbeat_misses_outside_2_to_100_or_not_a_whole_number_is_refused(misses: object):
     error = spec_error(heartbeat_misses=misses)
     assert error.key == "heartbeat_misses"
-    assert "expected a whole number from 1 to 100" in error.detail
+    assert "expected a whole number from 2 to 100" in error.detail
 
 
 @pytest.mark.parametrize("key", ["heartbeat_interval", "placement_wait"])
@@ -228,3 +230,9 @@ def test_a_cluster_config_is_a_hashable_value_and_refuses_non_finite_capabilitie
     with pytest.raises(SpecError) as caught:
         ClusterConfig(capabilities={"load": float("nan")})
     assert caught.value.key == "capabilities.load"
+
+
+def test_a_childs_lease_ends_one_interval_before_its_supervisor_replaces_it() -> None:
+    config = ClusterConfig(heartbeat_interval=0.25, heartbeat_misses=4)
+    assert child_lease(config.heartbeat_interval, config.heartbeat_misses) == pytest.approx(config.heartbeat_timeout - 0.25)
+    assert start_allowance(0.75) == 10.0 and start_allowance(5.0) == 20.0

@@ -208,3 +208,9 @@ def test_a_locally_placed_child_that_ends_for_good_no_longer_counts_toward_its_n
     runtime.tell(runtime.address_of("app/w"), Quit())
     wait_until(lambda: not runtime.which_children("app"), runtime, what="the temporary child to be dropped")
     assert wait_until(lambda: local_load(runtime) == 0, runtime, timeout=2, what="the load to drop to 0")
+
+
+def test_a_leader_name_that_does_not_resolve_counts_as_unreachable_rather_than_crashing() -> None:
+    from omega_actors.runtime.cluster import _accepts
+
+    assert _accepts("no-such-host.invalid", 1900) is False

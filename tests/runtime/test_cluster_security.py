@@ -131,3 +131,17 @@ def test_without_a_cluster_secret_the_same_pickle_is_loaded_which_is_why_tcp_bin
         assert marker.exists()  # the control: this attack works on an unguarded port
     finally:
         nodes.close()
+
+
+def test_a_frame_announcing_an_absurd_size_is_refused_before_it_is_buffered(guarded: tuple[Cluster, Node]) -> None:
+    cluster, node = guarded
+    with socket.create_connection(("127.0.0.1", node.admin_port), timeout=30) as connection:
+        connection.sendall(b"99999999999>" + b"x" * 4096)
+        # Refused at once: the admin closes the connection. Without the cap it would wait for
+        # the other 100 GB, and this read would time out.
+        try:
+            while connection.recv(4096):
+                pass
+        except ConnectionResetError:
+            pass
+    assert bump(cluster, node) == 1  # the node is unharmed

@@ -357,7 +357,7 @@ def test_a_cluster_table_gives_the_node_its_name_leader_and_capabilities(tmp_pat
         ('leader = "h:99999"', "cluster.leader", "'HOST:PORT'"),
         ("capabilities = { gpu = [1] }", "cluster.capabilities.gpu", "a string, finite number or boolean"),
         ('capabilities = { "omega.node" = "x" }', "cluster.capabilities", "not 'omega.node'"),
-        ("heartbeat_misses = 0", "cluster.heartbeat_misses", "from 1 to 100"),
+        ("heartbeat_misses = 0", "cluster.heartbeat_misses", "from 2 to 100"),
         ("heartbeat_interval = -1", "cluster.heartbeat_interval", "positive"),
         ("heartbeats = 3", "cluster.heartbeats", "unknown key 'heartbeats'"),
     ],
