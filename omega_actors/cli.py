@@ -330,7 +330,7 @@ def _status(args: argparse.Namespace) -> int:
     runtime = _attach(args)
     try:
         tree = runtime.tree()
-        members = None if tree.terminated else runtime.members()
+        members = None if tree.terminated else _members_or_none(runtime)
     finally:
         runtime.close()
     if args.json:
@@ -343,6 +343,13 @@ def _status(args: argparse.Namespace) -> int:
         if members is not None and len(members.members) > 1:
             print(_render_members(members))
     return 1 if tree.terminated else 0
+
+
+def _members_or_none(runtime: Runtime) -> Members | None:
+    try:
+        return runtime.members()
+    except OmegaError:  # the cluster actor is restarting: the tree is still worth showing
+        return None
 
 
 def _render_members(members: Members) -> str:

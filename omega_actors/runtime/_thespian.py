@@ -44,7 +44,13 @@ Sharp edges handled here (measured in shared/THESPIAN.md):
 - The TCP transport binds ``''`` (every interface) and unpickles whatever
   arrives. :func:`_install_bind_patch` makes every endpoint (admin, actors,
   external clients) bind the configured host, 127.0.0.1 unless an operator
-  says otherwise. The patch is inherited by forked actor processes.
+  says otherwise; with a cluster secret, :func:`_install_frame_auth` signs
+  every frame and checks it before unpickling. Both are inherited by forked
+  actor processes.
+- Several nodes (see :mod:`.cluster`): a Host placed on another node answers
+  its supervisor's heartbeats itself and ends when unheard for its lease;
+  Thespian's convention updates and admin answers reach the cluster actor
+  as omega messages.
 - A SIGKILLed parent orphans its children: an isolated child sets
   ``PR_SET_PDEATHSIG(SIGKILL)`` so its subtree dies with it, as linked
   Erlang processes do.
@@ -165,24 +171,45 @@ def _install_frame_auth(secret: bytes | None) -> None:
     the connection: the message is never unpickled, never delivered.
     """
     global _installed_secret
-    if secret is None or secret == _installed_secret:
+    if secret == _installed_secret:
         return
-    tcp_module.serializer = FrameAuth(secret, on_reject=_rejected_frame)
-    tcp_module.ReceiveBuffer = _CappedReceiveBuffer
+    if secret is None:  # this process now talks to a system without a secret (a test, an operator's CLI)
+        tcp_module.serializer, tcp_module.ReceiveBuffer = _PLAIN
+    else:
+        tcp_module.serializer = FrameAuth(secret, on_reject=_rejected_frame)
+        tcp_module.ReceiveBuffer = _GuardedReceiveBuffer
     _installed_secret = secret
 
 
 MAX_FRAME_BYTES = 2 * MAX_CHECKPOINT_BYTES + (1 << 20)  # the largest checkpoint travels in an Init, with room
+_PLAIN = (tcp_module.serializer, tcp_module.ReceiveBuffer)  # Thespian's own: pickle, unbounded
 
 
-class _CappedReceiveBuffer(tcp_module.ReceiveBuffer):  # type: ignore[misc,name-defined]
-    """Refuse a frame whose announced size is absurd before buffering it: the signature is
-    checked only once a frame is whole, and a stranger could otherwise stream gigabytes."""
+class _GuardedReceiveBuffer(tcp_module.ReceiveBuffer):  # type: ignore[misc,name-defined]
+    """Thespian's receive buffer, for signed frames.
+
+    - A frame whose announced size is absurd is refused before it is buffered:
+      the signature is checked only once a frame is whole, and a stranger
+      could otherwise stream gigabytes.
+    - A whole frame is verified and unpickled once. Thespian asks a buffer for
+      its frame twice when a message arrives on a socket that waits for an ack
+      (``_check_XMIT_4_done`` then ``_addedDataToIncoming``); with plain pickle
+      that is harmless, but the second check would refuse the frame as a replay.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._frame: Any = None
 
     def addMore(self, buf: bytes) -> None:
         super().addMore(buf)
         if self._size is not None and self._size > MAX_FRAME_BYTES:
             raise ValueError(f"a frame of {self._size} bytes announced; at most {MAX_FRAME_BYTES} are accepted")
+
+    def completed(self) -> Any:
+        if self._frame is None:
+            self._frame = super().completed()
+        return self._frame
 
 
 def _rejected_frame(reason: str) -> None:
@@ -304,6 +331,7 @@ class Host(ThespianActor):  # type: ignore[misc]
         self._lease: float | None = None  # a child on another node: how long it lives unheard
         self._heard = 0.0  # monotonic time of the supervisor's last heartbeat
         self._unheard_limit = 0.0  # the lease, or before the first heartbeat the start allowance
+        self._joins = 0  # re-registrations asked of Thespian (cluster actor only)
 
     @staticmethod
     def actorSystemCapabilityCheck(capabilities: dict[str, Any], requirements: dict[str, Any] | None) -> bool:
@@ -435,7 +463,7 @@ class Host(ThespianActor):  # type: ignore[misc]
         self.send(sender, HeartbeatAck(beat.token))
 
     def _check_lease(self) -> None:
-        """Unheard for a whole lease: the supervisor has already replaced us. End, without a word.
+        """Unheard for a whole lease: the supervisor is about to replace us. End, without a word.
 
         This is what keeps a node that returns from a partition from running a
         second instance of a child that was restarted elsewhere meanwhile.
@@ -657,7 +685,7 @@ class Host(ThespianActor):  # type: ignore[misc]
 
     def rejoin(self) -> None:
         """Register with the convention leader again now: a changed capability makes Thespian do it."""
-        self._joins = getattr(self, "_joins", 0) + 1
+        self._joins += 1
         self.updateCapability(JOIN_CAPABILITY, f"{os.getpid()}.{self._joins}")
 
     def kill(self, address: Address, pid: int | None) -> None:

@@ -142,6 +142,7 @@ class Cluster(Actor):
         self.leader = config.leader is None
         self.members: dict[str, _Member] = {}
         self.placements = Placements()
+        self.beating = False  # a _Beat is scheduled
         self.waiting: dict[str, tuple[Place, Any]] = {}  # child path -> (request, supervisor)
         self.file = Path(data_dir) / "cluster" / "members.json"
         # Thespian registered once, while this node started: maybe before the leader was up.
@@ -158,7 +159,6 @@ class Cluster(Actor):
             except SpecError:
                 continue  # a damaged entry: that member will register again on its own
             self.ctx.pre_register(host, port, entry["capabilities"])
-        self.send_after(self.config.heartbeat_interval, _Beat())
 
     # Membership, from Thespian's convention updates.
 
@@ -175,6 +175,7 @@ class Cluster(Actor):
                 self.members[node] = _Member(message.admin, message.where, _ours(message.capabilities))
                 self._up(node, "joined")
             self._remember()
+            self._beat_soon()
         elif known is not None and address_key(known.admin) == address_key(message.admin):
             del self.members[node]  # left the convention on purpose (a clean stop)
             self.placements.forget(node)
@@ -218,7 +219,14 @@ class Cluster(Actor):
                     continue
             member.awaiting = True
             self.ctx.ping_admin(member.admin)
-        self.send_after(self.config.heartbeat_interval, _Beat())
+        self.beating = False
+        self._beat_soon()
+
+    def _beat_soon(self) -> None:
+        # Only while there are members: a lone node (and the simple base) keeps no timer.
+        if self.members and not self.beating:
+            self.beating = True
+            self.send_after(self.config.heartbeat_interval, _Beat())
 
     @handler
     def _admin_answered(self, message: AdminAnswered) -> None:

@@ -403,7 +403,7 @@ class Supervisor(SupervisorUpgrade, SupervisorRequests):
             placed = yield from self._place(child)
             if not isinstance(placed, Placement):
                 outcome = placed
-                child.state = UNDEFINED
+                child.state, child.token = UNDEFINED, 0  # no instance was made: nothing to wait for
                 child.record_exit(outcome)
                 logs.emit(logging.ERROR, "start_error", self._path(child), reason=outcome.summary())
                 return outcome

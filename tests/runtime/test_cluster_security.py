@@ -145,3 +145,22 @@ def test_a_frame_announcing_an_absurd_size_is_refused_before_it_is_buffered(guar
         except ConnectionResetError:
             pass
     assert bump(cluster, node) == 1  # the node is unharmed
+
+
+def test_a_system_with_a_secret_delivers_everything_a_system_without_one_does(tmp_path: Path, secret: Path) -> None:
+    """Subscriptions, their acks and events cross sockets that also carry acks: each frame is checked once."""
+    from omega_actors.runtime import Runtime, SupervisorSpec, SystemConfig
+    from omega_actors.runtime.cluster_config import ClusterConfig
+
+    from .conftest import wait_until
+    from .test_event_bus import Ready, Seen, collector
+
+    config = SystemConfig(base="tcp", data_dir=str(tmp_path), cluster=ClusterConfig(secret_file=str(secret)))
+    with Runtime.start(SupervisorSpec(children=(collector("a.*.c", "a.>", "x.y"),)), config) as runtime:
+        wait_until(lambda: runtime.ask("collector", Ready()), what="the subscriptions")
+        for subject in ("a.b.c", "a.b", "a", "x.y", "x.y.z", "b.b.c"):
+            runtime.publish(subject, subject)
+        wait_until(lambda: len(runtime.ask("collector", Seen())) == 3, what="three events")
+        assert [subject for subject, _ in runtime.ask("collector", Seen())] == ["a.b.c", "a.b", "x.y"]
+    log = (tmp_path / "logs" / "omega.jsonl").read_text()
+    assert '"event": "frame_rejected"' not in log
