@@ -35,7 +35,7 @@ from typing import Any
 from ..errors import OmegaError
 from ..runtime import Actor, Runtime, SupervisorSpec, SystemConfig, handler
 from ..runtime.cluster_config import ClusterConfig
-from ..runtime.processes import parent_of, start_time
+from ..runtime.processes import Watched, kill_group_of, parent_of, start_time
 from ..runtime.system import free_port
 
 Progress = Callable[[str], None] | None
@@ -82,8 +82,7 @@ class _Member:
         (self.config / "tree.toml").write_text("[tree]\n")
         self.flags = ["--node", name, "--leader", f"127.0.0.1:{leader_port}", "--capability", "role=worker"]
         self.process: subprocess.Popen[str] | None = None
-        self.group: int | None = None
-        self.leader_started: str | None = None
+        self.admin: Watched | None = None
 
     def start(self) -> None:
         self.process = subprocess.Popen(
@@ -99,10 +98,10 @@ class _Member:
         with Runtime.connect(self.port, SystemConfig(base="tcp")) as attached:
             admin = parent_of(attached.tree().pid or 0)
         assert admin is not None
-        self.group, self.leader_started = os.getpgid(admin), start_time(admin)
+        self.admin = Watched(None, admin, start_time(admin))
 
     def kill_9(self) -> None:
-        assert self.process is not None and self.group is not None
+        assert self.process is not None and self.admin is not None
         os.kill(self.process.pid, signal.SIGKILL)
         self._kill_group()
         self.process.wait(30)
@@ -112,9 +111,9 @@ class _Member:
         if self.process is None:
             return
         if self.process.poll() is None:
-            subprocess.run([sys.executable, "run.py", "stop", "--config", str(self.config)], cwd=ROOT,
-                           capture_output=True, timeout=60)  # fmt: skip
-            try:
+            try:  # an orderly stop if it comes; the kills below either way
+                subprocess.run([sys.executable, "run.py", "stop", "--config", str(self.config)], cwd=ROOT,
+                               capture_output=True, timeout=60)  # fmt: skip
                 self.process.wait(30)
             except subprocess.TimeoutExpired:
                 pass
@@ -125,14 +124,10 @@ class _Member:
         self._close()
 
     def _kill_group(self) -> None:
-        """The admin's group, unless its number now leads someone else's (pids wrap)."""
-        if self.group is None or start_time(self.group) not in (None, self.leader_started):
-            return
-        try:
-            os.killpg(self.group, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.group = None
+        """The admin's group (its actors die with it), unless that pid is someone else's by now."""
+        if self.admin is not None and self.admin.alive():
+            kill_group_of(self.admin.pid)
+        self.admin = None
 
     def _close(self) -> None:
         if self.process is not None and self.process.stdout is not None:

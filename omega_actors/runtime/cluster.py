@@ -193,7 +193,7 @@ class Cluster(Actor):
         if self.sender != self.address or self.config.leader is None:
             return
         host, port = leader_address(self.config.leader)
-        reachable = _accepts(host, port)
+        reachable = accepts(host, port)
         if reachable and not self.leader_reachable:
             logs.emit(logging.INFO, "joining", self.path, leader=self.config.leader)
             self.ctx.rejoin()
@@ -342,11 +342,11 @@ def _ours(capabilities: dict[str, Any]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _accepts(host: str, port: int) -> bool:
-    """Whether something listens there; bounded, so a cut-off leader cannot stall this actor long."""
+def accepts(host: str, port: int, timeout: float = 0.2) -> bool:
+    """Whether something listens there; bounded, so a cut-off peer cannot stall the caller long."""
     try:
         with socket.socket() as probe:
-            probe.settimeout(0.2)
+            probe.settimeout(timeout)
             return probe.connect_ex((host, port)) == 0
     except OSError:  # a name that does not resolve (now): not reachable, try again later
         return False

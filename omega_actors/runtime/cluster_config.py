@@ -28,6 +28,7 @@ from ..errors import SpecError
 
 NODE_CAPABILITY = "omega.node"  # every system advertises its node name under this key
 JOIN_CAPABILITY = "omega.join"  # changed by a member to make Thespian register it again
+HEARTBEAT = (0.25, 4)  # the default interval (seconds) and misses
 DEFAULT_NODE = "local"
 _NODE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,63}")  # a subject token: no dots
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
@@ -40,8 +41,8 @@ class ClusterConfig:
     leader: str | None = None
     capabilities: Mapping[str, Capability] = field(default_factory=dict)
     secret_file: str | None = None
-    heartbeat_interval: float = 0.25
-    heartbeat_misses: int = 4
+    heartbeat_interval: float = HEARTBEAT[0]
+    heartbeat_misses: int = HEARTBEAT[1]
     placement_wait: float = 30.0
 
     def __post_init__(self) -> None:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .child_spec import ChildSpec, Start
+from .cluster_config import HEARTBEAT
 from .exits import ExitReason
 
 Address = Any
@@ -51,7 +52,7 @@ class Services:
     registry: Address | None = None
     bus: Address | None = None
     cluster: Address | None = None
-    heartbeat: tuple[float, int] = (0.25, 4)  # interval and misses for remote children
+    heartbeat: tuple[float, int] = HEARTBEAT  # interval and misses for remote children ([cluster])
 
 
 @dataclass(frozen=True, slots=True)

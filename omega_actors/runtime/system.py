@@ -37,7 +37,7 @@ from ..errors import (
 from . import logs
 from ._thespian import BASES, ThespianSystem
 from .child_spec import ChildSpec, Start, check_id, check_name
-from .cluster import Cluster
+from .cluster import Cluster, accepts
 from .cluster_config import ClusterConfig, leader_address
 from .event_bus import EventBus
 from .exits import ExitReason
@@ -456,7 +456,7 @@ def _start_system(config: SystemConfig) -> ThespianSystem:
     try:
         return _start_tcp(config, port, log_defs)
     except RuntimeStartError:
-        if _listening(config.bind, port):
+        if accepts(config.bind, port, timeout=2.0):
             raise  # an admin may have started there: never leave it behind by moving on
         # Someone took the port we chose before the admin bound it; nothing of ours runs there.
         return _start_tcp(config, free_port(config.bind), log_defs)
@@ -480,12 +480,6 @@ def _start_tcp(config: SystemConfig, port: int, log_defs: dict[str, Any]) -> The
 def cluster_secret(config: SystemConfig) -> bytes | None:
     path = config.cluster.secret_file
     return None if path is None else load_secret(path)
-
-
-def _listening(host: str, port: int) -> bool:
-    with socket.socket() as probe:
-        probe.settimeout(2.0)
-        return probe.connect_ex((host, port)) == 0
 
 
 def _check_importable(tree: SupervisorSpec, root_id: str) -> None:

@@ -168,8 +168,8 @@ class Cluster:
         for node in self.nodes.values():
             if node.process is not None and node.process.poll() is None:
                 node.signal_all(signal.SIGCONT)  # a paused node cannot stop
-                node.run("stop", "--config", str(node.config), timeout=60)
-                try:
+                try:  # an orderly stop if it comes; the kill below either way
+                    node.run("stop", "--config", str(node.config), timeout=60)
                     node.process.wait(30)
                 except subprocess.TimeoutExpired:
                     pass

@@ -211,6 +211,6 @@ def test_a_locally_placed_child_that_ends_for_good_no_longer_counts_toward_its_n
 
 
 def test_a_leader_name_that_does_not_resolve_counts_as_unreachable_rather_than_crashing() -> None:
-    from omega_actors.runtime.cluster import _accepts
+    from omega_actors.runtime.cluster import accepts
 
-    assert _accepts("no-such-host.invalid", 1900) is False
+    assert accepts("no-such-host.invalid", 1900) is False
