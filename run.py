@@ -1,4 +1,4 @@
-"""Entry point: ``python run.py [command]``; see omega_actors/cli.py."""
+"""Entry point: ``python run.py [command]``; see omega_actors/cli/."""
 
 import sys
 

@@ -78,6 +78,11 @@ class MalformedResponse(ProviderError):
     """The provider answered, but not in the protocol it is configured to speak."""
 
 
+class StoreError(OmegaError):
+    """A store cannot be opened or used as configured: a missing file, a file of another kind or schema
+    version, an unreachable database, or a request it refuses."""
+
+
 class BranchMoved(StateError):
     """A side branch of the state repository moved since the writer read it: another writer committed."""
 

@@ -1,53 +1,183 @@
-"""The conventions the code relies on, checked."""
+"""The layout the code relies on, checked: which package may import which, and no import cycle.
+
+Imports run one way, top to bottom::
+
+    cli                      what run.py calls
+    sim, benchmarks          the demo, and the benchmarks (only the CLI imports them)
+    app                      the trees, and how the subsystems fit together
+    actors                   thin actor shells and their messages
+    brain federation router genesis skeleton storage reload evaluation    plain code
+    runtime                  OTP supervision on Thespian
+    errors                   the exceptions
+
+A module may import its own package and any package below it, plain-code
+packages may use each other, and nothing may close a cycle, not even an
+import inside a function.
+"""
 
 from __future__ import annotations
 
 import ast
 import importlib
+from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
 import omega_actors.runtime as runtime
 
 PACKAGE = Path(__file__).resolve().parents[1] / "omega_actors"
-THESPIAN_IMPORTERS = {"runtime/_thespian.py", "benchmarks/raw_thespian.py"}
-APPLICATION_PACKAGES = {"actors", "brain", "federation", "storage", "genesis", "skeleton", "router", "cli", "app"}
+THESPIAN_IMPORTERS = ("runtime/_thespian", "benchmarks/raw_thespian.py")  # a module, or every module of a package
+PLAIN = ("brain", "federation", "router", "genesis", "skeleton", "storage", "reload", "evaluation")
+LAYERS = {
+    "errors": 0, "tables": 1,
+    "runtime": 1,
+    **{name: 2 for name in PLAIN},
+    "actors": 3,
+    "app": 4,
+    "sim": 5, "benchmarks": 5,
+    "cli": 6,
+}  # fmt: skip
+# Actor modules by subsystem: an actor module imports actor modules of its own subsystem only, and the
+# contracts (message modules two subsystems share, which import no actor module).
+ACTOR_SUBSYSTEMS = {
+    "tv": {"tv_brain", "sync_agent", "improver"},
+    "constellation": {"constellation"},
+    "fleet": {"fleet"},
+    "genesis": {"genesis"},
+    "router": {"router", "providers"},
+    "skeleton": {"skeleton"},
+    "demo": {"demo"},
+}
+ACTOR_CONTRACTS = {"sync_messages"}
 
 
-def imports(path: Path) -> set[str]:
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:  # relative: resolve against the file's package
-                package = path.relative_to(PACKAGE.parent).with_suffix("").parts[: -node.level]
-                base = ".".join((*package, base)) if base else ".".join(package)
-            found.add(base)
-    return found
+def module_name(path: Path) -> str:
+    return ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__")
 
 
 def modules() -> list[Path]:
     return sorted(PACKAGE.rglob("*.py"))
 
 
+def imported(path: Path) -> Iterator[tuple[str, str | None]]:
+    """(module, name) for every import in the file, at any depth; ``name`` is None for ``import module``."""
+    package = module_name(path) if path.name == "__init__.py" else module_name(path).rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            yield from ((alias.name, None) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: resolve against the file's package
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*parts, base] if base else parts)
+            yield from ((base, alias.name) for alias in node.names)
+
+
+def targets(path: Path) -> set[str]:
+    """The omega_actors modules a file imports: ``from pkg import module`` counts as that module."""
+    known = {module_name(item) for item in modules()}
+    found = set()
+    for module, name in imported(path):
+        if name is not None and f"{module}.{name}" in known:
+            found.add(f"{module}.{name}")
+        elif module.startswith("omega_actors"):
+            found.add(module)
+    return found
+
+
+def package_of(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
 def test_only_the_adapter_and_the_raw_baseline_import_thespian():
-    importers = {str(path.relative_to(PACKAGE)) for path in modules() if any(m.split(".")[0] == "thespian" for m in imports(path))}
-    assert importers == THESPIAN_IMPORTERS
+    importers = {str(path.relative_to(PACKAGE)) for path in modules() if any(m.split(".")[0] == "thespian" for m, _ in imported(path))}
+    assert importers and all(item.startswith(THESPIAN_IMPORTERS) for item in importers), importers
 
 
-def test_the_runtime_imports_no_application_package():
-    for path in (PACKAGE / "runtime").rglob("*.py"):
-        for module in imports(path):
-            parts = module.split(".")
-            assert not (parts[0] == "omega_actors" and len(parts) > 1 and parts[1] in APPLICATION_PACKAGES), (path, module)
+def test_every_package_has_a_layer_and_an_opening_that_says_what_it_may_import():
+    for path in sorted(PACKAGE.glob("*")):
+        name = path.stem
+        if name.startswith("__") or path.suffix not in (".py", ""):
+            continue
+        assert name in LAYERS, f"omega_actors.{name} has no place in LAYERS"
+        if path.is_dir():
+            doc = ast.get_docstring(ast.parse((path / "__init__.py").read_text())) or ""
+            assert "import" in doc, f"omega_actors/{name}/__init__.py should say what lives there and what it may import"
 
 
-def test_the_brain_federation_and_router_are_plain_code_that_import_no_actor_or_runtime_module():
-    for path in [*(PACKAGE / "brain").rglob("*.py"), *(PACKAGE / "federation").rglob("*.py"), *(PACKAGE / "router").rglob("*.py")]:
-        for module in imports(path):
-            parts = module.split(".")
-            assert not (parts[0] == "omega_actors" and len(parts) > 1 and parts[1] in {"actors", "runtime"}), (path, module)
+def test_every_module_imports_only_its_own_package_and_packages_below_it():
+    for path in modules():
+        here = package_of(module_name(path))
+        for target in targets(path):
+            there = package_of(target)
+            if there in ("", here) or (here in PLAIN and there in PLAIN):
+                continue
+            assert LAYERS[there] < LAYERS[here], f"{module_name(path)} imports {target}: {here} may not import {there}"
+
+
+def test_an_actor_module_imports_no_other_subsystem_s_actors():
+    subsystem = {module: name for name, members in ACTOR_SUBSYSTEMS.items() for module in members}
+    shells = {path.stem for path in (PACKAGE / "actors").glob("*.py") if path.stem != "__init__"}
+    assert shells == set(subsystem) | ACTOR_CONTRACTS, "every actor module belongs to a subsystem or is a contract"
+    for shell in shells:
+        for target in targets(PACKAGE / "actors" / f"{shell}.py"):
+            other = target.removeprefix("omega_actors.actors.")
+            if target.startswith("omega_actors.actors.") and other not in ACTOR_CONTRACTS:
+                assert shell not in ACTOR_CONTRACTS, f"the contract {shell} imports the actor module {other}"
+                assert subsystem[other] == subsystem[shell], f"actors.{shell} imports actors.{other}, another subsystem's"
+
+
+def test_no_module_imports_a_private_name_of_another_package():
+    for path in modules():
+        here = package_of(module_name(path))
+        for module, name in imported(path):
+            if not module.startswith("omega_actors") or package_of(module) == here:
+                continue
+            private = [part for part in [*module.split("."), name or ""] if part.startswith("_") and not part.startswith("__")]
+            assert not private, f"{module_name(path)} imports {module}.{name}: {private[0]} is private to {package_of(module)}"
+
+
+def test_there_is_no_import_cycle_not_even_through_an_import_inside_a_function():
+    graph = {module_name(path): targets(path) - {module_name(path)} for path in modules()}
+    cycle = _find_cycle(graph)
+    assert cycle is None, " -> ".join(cycle or [])
+
+
+def test_the_packages_import_each_other_without_a_cycle():
+    graph: dict[str, set[str]] = defaultdict(set)
+    for path in modules():
+        here = package_of(module_name(path))
+        graph[here] |= {package_of(target) for target in targets(path)} - {here, ""}
+    cycle = _find_cycle(graph)
+    assert cycle is None, " -> ".join(cycle or [])
+
+
+def _find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """A cycle of ``graph`` as a path that returns to its start, or None (depth-first, iterative)."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    for root in graph:
+        if root in state:
+            continue
+        path, stack = [root], [iter(sorted(graph.get(root, ())))]
+        state[root] = 1
+        while stack:
+            step = next(stack[-1], None)
+            if step is None:
+                state[path.pop()] = 2
+                stack.pop()
+            elif state.get(step) == 1:
+                return path[path.index(step):] + [step]
+            elif step not in state:
+                state[step] = 1
+                path.append(step)
+                stack.append(iter(sorted(graph.get(step, ()))))
+    return None
+
+
+def test_the_cycle_finder_finds_a_cycle_closed_three_steps_away_and_none_in_a_tree():
+    assert _find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _find_cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) is None
 
 
 def test_every_public_runtime_name_is_exported_once_and_importable():
@@ -58,10 +188,9 @@ def test_every_public_runtime_name_is_exported_once_and_importable():
 
 
 def _submodules() -> set[str]:
-    return {path.stem for path in (PACKAGE / "runtime").glob("*.py")} | {"runtime"}
+    return {path.stem for path in (PACKAGE / "runtime").glob("*") if path.suffix == ".py" or path.is_dir()} | {"runtime"}
 
 
 def test_every_module_imports_cleanly_on_its_own():
     for path in modules():
-        name = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__")
-        importlib.import_module(name)
+        importlib.import_module(module_name(path))

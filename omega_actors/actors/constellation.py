@@ -1,4 +1,4 @@
-"""The constellation under supervision: shards, ingest and publisher, declared as one tree.
+"""The constellation's actors: shards, ingest and publisher.
 
 ::
 
@@ -8,9 +8,11 @@
       publisher   PublisherActor release rounds (trends, privacy, bundle), and answers pulls
 
 Registered names: ``constellation.ingest``, ``constellation.publisher`` and
-``constellation.shard.<n>``. TVs' sync agents send :class:`PushFrame` to the
-ingest and :class:`PullFrame` to the publisher; only signed msgpack frames
-travel inside them, and nothing in a frame is ever unpickled.
+``constellation.shard.<n>``. TVs' sync agents send ``PushFrame`` to the
+ingest and ``PullFrame`` to the publisher (:mod:`.sync_messages`, the
+contract between the two sides); only signed msgpack frames travel inside
+them, and nothing in a frame is ever unpickled. The tree is built by
+:func:`omega_actors.app.constellation.constellation_spec`.
 
 The data plane batches: the ingest holds pushes for at most ``batch_wait``
 seconds or ``batch_max`` frames, then sends each shard one :class:`ShardAppend`
@@ -42,7 +44,7 @@ import math
 import secrets
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -59,73 +61,29 @@ from ..federation.constellation import (
     stored_devices,
 )
 from ..federation.ingest import DecodedBatch, Device, Ingest, pack_rows, unpack_rows
-from ..federation.publisher import PublishSettings
-from ..federation.shard import AGGREGATE, Weighting
+from ..federation.shard import AGGREGATE
 from ..runtime import (
     Actor,
-    ChildSpec,
-    Strategy,
-    Supervisor,
-    SupervisorSpec,
     handler,
     logs,
 )
 from ..runtime.messages import Address, Refused
 from ..storage.constellation import ConstellationStore, open_store
+from .sync_messages import (
+    PUBLISHER,
+    Enroll,
+    Enrolled,
+    PullFrame,
+    PullReply,
+    PushFrame,
+    PushReply,
+)
 
-INGEST = "constellation.ingest"
 ROUND_TIMEOUT = 30.0  # seconds a release round waits for a shard before asking it again
-PUBLISHER = "constellation.publisher"
 
 
 def shard_name(shard: int) -> str:
     return f"constellation.shard.{shard}"
-
-
-# What TVs send, and what they get back.
-
-# ``tag`` is the sender's own label (a worker of many TVs names the TV), echoed back unread.
-
-@dataclass(frozen=True)
-class PushFrame:
-    frame: bytes
-    tag: str = ""
-
-
-@dataclass(frozen=True)
-class PushReply:
-    frame: bytes | None
-    tag: str = ""
-
-
-@dataclass(frozen=True)
-class PullFrame:
-    frame: bytes
-    tag: str = ""
-
-
-@dataclass(frozen=True)
-class PullReply:
-    frame: bytes | None
-    tag: str = ""
-
-
-@dataclass(frozen=True)
-class Enroll:
-    """In-cluster enrollment: only actors of the trusted cluster can send this."""
-
-    device: str
-    quality: float = 1.0
-
-
-@dataclass(frozen=True)
-class Enrolled:
-    """The key (shown once), and the last sequence number committed for this name: a device that lost its
-    state starts above it, or its pushes would be taken for replays."""
-
-    device: str
-    key: bytes
-    seq: int = 0
 
 
 @dataclass(frozen=True)
@@ -177,7 +135,7 @@ class Aggregated:
 
 
 @dataclass(frozen=True)
-class Publish:
+class PublishRound:
     """Run a release round now; answered with :class:`Published`."""
 
 
@@ -210,28 +168,9 @@ class ConstellationStats:
     pending: tuple[int, ...] = ()  # batches waiting for a shard's commit (the ingest's)
 
 
-# Settings: one flat TOML table, split into the parts' frozen dataclasses.
-
-def constellation_settings(table: Mapping[str, Any], file: str | None = None) -> ConstellationSettings:
-    """Settings from a flat table; an unknown key or bad value names ``constellation.<key>``."""
-    parts: dict[type, dict[str, Any]] = {Weighting: {}, PublishSettings: {}, ConstellationSettings: {}}
-    owners = {f.name: cls for cls in parts for f in fields(cls) if f.name not in ("weighting", "publish")}
-    for key, value in table.items():
-        if key not in owners:
-            raise ConfigError(f"unknown key; expected one of: {', '.join(sorted(owners))}", file=file, key=f"constellation.{key}")
-        parts[owners[key]][key] = value
-    try:
-        weighting = Weighting(**parts[Weighting])
-        publish = PublishSettings(**parts[PublishSettings])
-        return ConstellationSettings(weighting=weighting, publish=publish, **parts[ConstellationSettings])
-    except (ValueError, TypeError) as exc:
-        key = next((k for k in table if str(exc).startswith(k)), "?")
-        raise ConfigError(str(exc), file=file, key=f"constellation.{key}") from None
-
-
 class _StoreUser(Actor):
     def __init__(self, store_dir: str = "", database_url: str = "", settings: Mapping[str, Any] | None = None) -> None:
-        self.settings = constellation_settings(settings or {})
+        self.settings = ConstellationSettings.from_table(settings or {})
         self.store_dir = store_dir or ".omega/constellation"
         self.database_url = database_url or None
         self.store: ConstellationStore | None = None
@@ -449,7 +388,7 @@ class PublisherActor(_StoreUser):
         self.send_after(self.interval, PublishTick())
 
     @handler
-    def release_now(self, message: Publish) -> None:
+    def release_now(self, message: PublishRound) -> None:
         if self.sender is not None:
             self.waiting.append(self.sender)
         self._start_round()
@@ -518,29 +457,3 @@ def _same(given: object, expected: bytes) -> bool:
     return isinstance(given, bytes) and len(expected) > 0 and hmac.compare_digest(given, expected)
 
 
-def constellation_spec(*, store_dir: str = "", database_url: str = "", settings: Mapping[str, Any] | None = None,
-                       batch_max: int = 512, batch_wait: float = 0.02, shard_timeout: float = 5.0,
-                       publish_interval: float = 60.0, intensity: int = 5, period: float = 30.0) -> ChildSpec:
-    """The constellation's supervisor, as ``config/constellation/tree.toml`` declares it."""
-    table = dict(settings or {})
-    parsed = constellation_settings(table)  # refuse bad settings here, not in a child's start
-    common: dict[str, Any] = {"store_dir": store_dir, "database_url": database_url, "settings": table}
-    shards = Supervisor.child_spec(
-        "shards",
-        SupervisorSpec(
-            strategy=Strategy.ONE_FOR_ONE, intensity=intensity, period=period,
-            children=tuple(ShardActor.child_spec(f"shard-{n}", shard=n, name=shard_name(n), **common) for n in range(parsed.shards)),
-        ),
-    )
-    return Supervisor.child_spec(
-        "constellation",
-        SupervisorSpec(
-            strategy=Strategy.REST_FOR_ONE, intensity=intensity, period=period,
-            children=(
-                shards,
-                IngestActor.child_spec("ingest", name=INGEST, batch_max=batch_max, batch_wait=batch_wait,
-                                       shard_timeout=shard_timeout, **common),
-                PublisherActor.child_spec("publisher", name=PUBLISHER, interval=publish_interval, **common),
-            ),
-        ),
-    )

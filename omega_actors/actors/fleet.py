@@ -1,11 +1,9 @@
-"""The simulated fleet as supervised actors: worker processes of many TVs each, and a conductor that plays steps.
+"""The simulated fleet's actors: worker processes of many TVs each, and a conductor that plays steps.
 
-::
-
-    fleet (rest_for_one)
-      constellation            the constellation's own tree (shards, ingest, publisher)
-      workers (one_for_one)    FleetWorkerActor x W: each runs a FleetWorker of many TVs (one process each on tcp)
-      conductor                Conductor: one step = every worker plays its views, then syncs
+The tree (:func:`omega_actors.app.fleet.fleet_spec`): the constellation, then
+the workers (:class:`FleetWorkerActor`, each running a
+:class:`~omega_actors.evaluation.fleet.FleetWorker` of many TVs), then the
+:class:`Conductor`.
 
 A step, driven by messages (nothing waits in a handler):
 
@@ -35,20 +33,16 @@ from pathlib import Path
 from typing import Any
 
 from ..brain.settings import BrainSettings
+from ..evaluation.fleet import FleetWorker, ViewIn, load_catalogue
 from ..federation.device import SyncSettings
 from ..runtime import (
     Actor,
-    ChildSpec,
-    Strategy,
-    Supervisor,
-    SupervisorSpec,
     handler,
     logs,
 )
 from ..runtime.messages import ActorFailed, Address
-from ..sim.fleet import FleetWorker, ViewIn, load_catalogue
 from ..tables import settings_from_table
-from .constellation import (
+from .sync_messages import (
     INGEST,
     PUBLISHER,
     Enroll,
@@ -350,23 +344,3 @@ class Conductor(Actor):
             self.send_after(self.retry, Retry(message.step))
 
 
-def fleet_spec(directory: str, tvs: Sequence[str], workers: int, constellation: ChildSpec, *,
-               brain: Mapping[str, Any] | None = None, sync: Mapping[str, Any] | None = None,
-               sync_timeout: float = 20.0, retry: float = 30.0, intensity: int = 50, period: float = 60.0) -> SupervisorSpec:
-    """The whole simulated system: the constellation, then the workers (TVs dealt round-robin), then the conductor."""
-    shares = [list(tvs[w::workers]) for w in range(workers)]
-    pool = Supervisor.child_spec("workers", SupervisorSpec(
-        strategy=Strategy.ONE_FOR_ONE, intensity=intensity, period=period,
-        children=tuple(FleetWorkerActor.child_spec(f"worker-{w}", index=w, tvs=shares[w], directory=directory,
-                                                   brain=dict(brain or {}), sync=dict(sync or {}),
-                                                   sync_timeout=sync_timeout, name=worker_name(w))
-                       for w in range(workers)),
-    ))
-    conductor = Conductor.child_spec("conductor", workers=workers, retry=retry, name=CONDUCTOR)
-    return SupervisorSpec(strategy=Strategy.REST_FOR_ONE, intensity=intensity, period=period,
-                          children=(constellation, pool, conductor))
-
-
-def worker_of(tvs: Sequence[str], workers: int) -> dict[str, int]:
-    """Which worker holds each TV (the dealing of :func:`fleet_spec`)."""
-    return {tv: i % workers for i, tv in enumerate(tvs)}

@@ -48,19 +48,13 @@ from ..router.store import RouterStore
 from ..runtime import (
     Actor,
     ActorFailed,
-    Backoff,
-    ChildSpec,
-    Start,
-    Strategy,
-    Supervisor,
-    SupervisorSpec,
     Undeliverable,
     handler,
     logs,
 )
 from ..runtime.actor import TimerRef
 from ..runtime.messages import Address, Refused
-from .providers import PROVIDER_CLASSES, Answer, Call, Failed, running_layers
+from .providers import Answer, Call, Failed
 
 # Seconds past a layer's own timeout before the router gives up on a provider:
 # the provider's own deadline error, which says more, should arrive first.
@@ -415,32 +409,3 @@ def _usage_ok(item: object) -> bool:
     return ints and layer in _LAYER_NUMBERS and 0 <= tokens <= MAX_TOKENS
 
 
-# Restart backoff for providers: an endpoint that crashes its client on every
-# call is retried at 0.2 s, 0.4 s, ... up to 10 s, not in a tight loop.
-PROVIDER_BACKOFF = Backoff(initial=0.2, maximum=10.0, multiplier=2.0, jitter=0.2, reset_after=60.0)
-
-
-def router_spec(
-    settings: Mapping[str, Any] | None = None,
-    *,
-    state_dir: str = "",
-    providers: Mapping[str, str] | None = None,
-    intensity: int = 20,
-    period: float = 60.0,
-) -> ChildSpec:
-    """The router's supervisor from a ``[router]`` table; ``providers`` may replace a layer's class (``"mod:Class"``)."""
-    table = dict(settings or {})
-    parsed = RouterSettings.from_table(table)  # refuse bad settings here, not in a child's start
-    layers = running_layers(parsed)
-    children = []
-    for layer in layers:
-        start = (providers or {}).get(layer.key)
-        kwargs: dict[str, Any] = {"layer": layer.key, "settings": table}
-        if start is None:
-            children.append(PROVIDER_CLASSES[layer].child_spec(layer.key, name=f"router.{layer.key}", **kwargs))
-        else:
-            children.append(ChildSpec(layer.key, Start.of(start, **kwargs), name=f"router.{layer.key}"))
-    providers_spec = SupervisorSpec(Strategy.ONE_FOR_ONE, intensity, period, children=tuple(children), backoff=PROVIDER_BACKOFF)
-    router = RouterActor.child_spec("router", name="router", settings=table, state_dir=state_dir, layers=[layer.key for layer in layers])
-    tree = SupervisorSpec(Strategy.ONE_FOR_ONE, intensity, period, children=(Supervisor.child_spec("providers", providers_spec), router))
-    return Supervisor.child_spec("router", tree)

@@ -1,12 +1,8 @@
 """The skeleton extractor's pool: a coordinator and one extractor worker per core.
 
-::
-
-    skeleton (one_for_one)
-      workers       Supervisor (one_for_one, restart backoff), named skeleton.workers
-        worker-0    ExtractorWorker, named skeleton.worker-0
-        worker-1    ...
-      coordinator   Coordinator, named skeleton.coordinator
+The tree (:func:`omega_actors.app.skeleton.skeleton_spec`): a supervisor of
+:class:`ExtractorWorker` children (``skeleton.workers``, each worker named
+``skeleton.worker-<n>``), then the :class:`Coordinator` (``skeleton.coordinator``).
 
 On the tcp base every worker is a process. The coordinator owns the store
 (one SQLite writer), plans each package (what changed since the last run),
@@ -24,23 +20,16 @@ outcome), and :class:`GetProgress` at any time.
 from __future__ import annotations
 
 import gc
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..errors import SpecError
 from ..runtime import (
     Actor,
-    Backoff,
-    ChildSpec,
     Event,
     Refused,
     Restart,
-    Strategy,
-    Supervisor,
-    SupervisorSpec,
     handler,
 )
 from ..runtime.messages import KillChild
@@ -51,7 +40,8 @@ from ..skeleton.sources import PackageSource
 from ..skeleton.store import Job, Outcome, SkeletonStore
 from ..skeleton.writer import StoreWriter
 
-WORKER_BACKOFF = Backoff(initial=0.05, maximum=2.0, reset_after=30.0)
+COORDINATOR = "skeleton.coordinator"
+WORKERS = "skeleton.workers"
 
 
 @dataclass(frozen=True)
@@ -219,7 +209,7 @@ class Coordinator(Actor):
         batch = run.schedule.reading(message.worker)
         if batch is not None:
             budget = run.schedule.budget(batch)
-            self.send_named("skeleton.workers", KillChild(message.worker, f"no answer in {budget:.1f} s"))
+            self.send_named(WORKERS, KillChild(message.worker, f"no answer in {budget:.1f} s"))
 
     @handler
     def get_progress(self, message: GetProgress) -> Progress:
@@ -301,27 +291,3 @@ def _readable(record: bytes) -> bool:
     return True
 
 
-def skeleton_spec(
-    workers: int | None = None,
-    *,
-    limits: Limits = Limits(),
-    full_docs: bool = False,
-    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
-    intensity: int = 100,
-    period: float = 10.0,
-) -> ChildSpec:
-    """The pool's tree; ``workers`` defaults to one per core."""
-    count = (os.cpu_count() or 1) if workers is None else workers
-    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 256:
-        raise SpecError(f"expected a whole number of workers from 1 to 256; got {workers!r}", key="workers")
-    ids = [f"worker-{index}" for index in range(count)]
-    pool = SupervisorSpec(
-        Strategy.ONE_FOR_ONE, intensity, period, backoff=WORKER_BACKOFF,
-        children=tuple(ExtractorWorker.child_spec(worker, name=f"skeleton.{worker}", worker=worker, full_docs=full_docs,
-                                                  max_file_bytes=max_file_bytes) for worker in ids),
-    )
-    tree = SupervisorSpec(Strategy.ONE_FOR_ONE, intensity, period, children=(
-        Supervisor.child_spec("workers", pool, name="skeleton.workers"),
-        Coordinator.child_spec("coordinator", name="skeleton.coordinator", workers=ids, limits=limits),
-    ))
-    return Supervisor.child_spec("skeleton", tree)

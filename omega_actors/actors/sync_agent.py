@@ -38,11 +38,11 @@ from ..errors import ConfigError
 from ..federation.device import SyncSession, SyncSettings, bundle_tables
 from ..federation.encoder import LocalPattern
 from ..federation.transport import Link
-from ..runtime import Actor, Backoff, Clock, MonotonicClock, handler, logs
+from ..runtime import Actor, Backoff, ChildSpec, Clock, MonotonicClock, handler, logs
 from ..runtime.messages import Address
 from ..storage.files import write_atomically
 from ..tables import settings_from_table
-from .constellation import (
+from .sync_messages import (
     INGEST,
     PUBLISHER,
     Enroll,
@@ -81,13 +81,17 @@ class CycleTimeout:
 
 
 class SyncAgent(Actor):
+    @classmethod
+    def child_spec(cls, id: str, *args: Any, **options: Any) -> ChildSpec:
+        """Its spec, with the link and the sync settings checked here rather than in a child's start."""
+        _checked(options.get("link", "actors"), options.get("sync"))
+        return super().child_spec(id, *args, **options)
+
     def __init__(self, tv: str, data_dir: str = "", sync: Mapping[str, Any] | None = None, link: str = "actors",
                  nats_url: str = "", nats_prefix: str = "omega", clock: Clock | None = None, tick: float = 1.0,
                  memory: str = "") -> None:
-        if link not in LINKS:
-            raise ConfigError(f"expected one of {', '.join(LINKS)}; got {link!r}", key="sync.link")
+        self.settings = _checked(link, sync)
         self.tv, self.link_kind, self.nats_url, self.nats_prefix = tv, link, nats_url, nats_prefix
-        self.settings = settings_from_table(SyncSettings, dict(sync or {}), section="sync")
         self.directory = Path(data_dir or ".omega/brains") / tv
         self.clock = clock or MonotonicClock()
         self.tick_seconds = tick
@@ -272,3 +276,9 @@ class SyncAgent(Actor):
         for waiter in self.waiting:
             self.send(waiter, report)
         self.waiting = []
+
+
+def _checked(link: object, sync: Mapping[str, Any] | None) -> SyncSettings:
+    if link not in LINKS:
+        raise ConfigError(f"expected one of {', '.join(LINKS)}; got {link!r}", key="sync.link")
+    return settings_from_table(SyncSettings, dict(sync or {}), section="sync")

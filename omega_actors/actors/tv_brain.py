@@ -1,11 +1,9 @@
-"""The TV brain under supervision: one ``tv_brain`` supervisor per TV.
+"""The TV brain's actors: the embedder and the memory, with the requests callers send them.
 
-::
-
-    tv_brain (rest_for_one)
-      embedder   EmbedderActor  the process's shared ONNX session; embeds texts
-      memory     MemoryActor    the brain: SQLite memories + the HNSW index over them
-      sync       SyncAgent      pushes this TV's successful patterns, pulls the fleet's (when a sync link is set)
+Each TV has its own tree (:func:`omega_actors.app.tv.tv_brain_spec`): the
+:class:`EmbedderActor` (the process's shared ONNX session; embeds texts),
+the :class:`MemoryActor` (the brain: SQLite memories and the HNSW index
+over them), and optionally the sync agent and the improver.
 
 Callers talk to ``tv.<id>.memory`` by registered name: :class:`Observe`,
 :class:`Recommend`, :class:`AddItems`, :class:`ApplyPatterns`. When a
@@ -56,10 +54,6 @@ from ..brain.settings import RANKING_KEYS
 from ..errors import BrainInputError, OmegaError
 from ..runtime import (
     Actor,
-    ChildSpec,
-    Strategy,
-    Supervisor,
-    SupervisorSpec,
     handler,
     is_address,
     logs,
@@ -71,7 +65,8 @@ CONSOLIDATE_SECONDS = 60.0
 
 def names(tv: str) -> dict[str, str]:
     """The registered names of one TV's actors."""
-    return {"embedder": f"tv.{tv}.embedder", "memory": f"tv.{tv}.memory", "sync": f"tv.{tv}.sync"}
+    return {"embedder": f"tv.{tv}.embedder", "memory": f"tv.{tv}.memory", "sync": f"tv.{tv}.sync",
+            "improver": f"tv.{tv}.improver"}
 
 
 # Requests a caller sends to tv.<id>.memory, and their answers.
@@ -479,39 +474,3 @@ def _refused(actor: Actor, request: str, exc: BrainInputError) -> Refused:
     return Refused(request, str(exc))
 
 
-def tv_brain_spec(tv: str, *, data_dir: str = "", settings: Mapping[str, Any] | None = None,
-                  intensity: int = 5, period: float = 30.0, sync: Mapping[str, Any] | None = None,
-                  improver: Mapping[str, Any] | None = None) -> ChildSpec:
-    """One TV's supervisor, as ``config/brain/tree.toml`` declares it.
-
-    ``sync`` (optional) configures the sync agent: ``link`` ("actors", "nats"
-    or "off"), ``nats_url``, ``nats_prefix``, ``tick`` (seconds between clock checks),
-    ``clock`` (a Clock) and the :class:`~omega_actors.federation.device.SyncSettings`
-    keys (``interval_min``, ``interval_max``, ``threshold``, ...).
-
-    ``improver`` (optional) adds the TV's :class:`~omega_actors.actors.genesis.Improver`:
-    ``state_dir`` (its git repository), ``window``, ``tolerance``, ``poll``.
-    """
-    from .sync_agent import SyncAgent
-
-    table = dict(settings or {})
-    BrainSettings.from_table(table)  # refuse bad settings here, not in a child's start
-    registered = names(tv)
-    children = [
-        EmbedderActor.child_spec("embedder", name=registered["embedder"], tv=tv, settings=table),
-        MemoryActor.child_spec("memory", name=registered["memory"], tv=tv, data_dir=data_dir, settings=table),
-    ]
-    if sync is not None:
-        options = dict(sync)
-        agent = {key: options.pop(key) for key in ("link", "nats_url", "nats_prefix", "tick", "clock") if key in options}
-        SyncAgent(tv, data_dir, options, **agent)  # refuse bad sync settings here too
-        children.append(SyncAgent.child_spec("sync", name=registered["sync"], tv=tv, data_dir=data_dir or table.get("data_dir", ""),
-                                             sync=options, **agent))
-    if improver is not None:
-        from .genesis import improver_spec
-
-        children.append(improver_spec(tv, **dict(improver)))
-    return Supervisor.child_spec(
-        f"tv-{tv}",
-        SupervisorSpec(strategy=Strategy.REST_FOR_ONE, intensity=intensity, period=period, children=tuple(children)),
-    )

@@ -34,6 +34,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ..actors.skeleton import COORDINATOR, Extract, GetProgress
+from ..app.skeleton import skeleton_spec
+from ..runtime import Runtime, SupervisorSpec, SystemConfig
 from ..skeleton.sources import PackageSource, installed
 
 PACKAGES = ("pip", "setuptools", "numpy", "hypothesis", "pytest", "GitPython", "psycopg", "Thespian", "nats-py", "griffelib")
@@ -107,9 +110,6 @@ def _griffe_seconds(packages: list[PackageSource]) -> float:
 
 
 def _ours(packages: list[PackageSource]) -> dict[str, Any]:
-    from ..actors.skeleton import Extract, GetProgress, skeleton_spec
-    from ..runtime import Runtime, SupervisorSpec, SystemConfig
-
     workers = os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="omega-bench-skeleton-") as scratch:
         started = time.perf_counter()
@@ -118,10 +118,10 @@ def _ours(packages: list[PackageSource]) -> dict[str, Any]:
             pool_start = time.perf_counter() - started
             busy, total = _cpu()
             begin = time.perf_counter()
-            progress = runtime.ask("skeleton.coordinator", Extract(tuple(packages), str(Path(scratch) / "api.db")), timeout=600)
+            progress = runtime.ask(COORDINATOR, Extract(tuple(packages), str(Path(scratch) / "api.db")), timeout=600)
             while progress.running:
                 time.sleep(0.05)  # polling granularity; the run takes seconds
-                progress = runtime.ask("skeleton.coordinator", GetProgress(), timeout=600)
+                progress = runtime.ask(COORDINATOR, GetProgress(), timeout=600)
             seconds = time.perf_counter() - begin
             busy_after, total_after = _cpu()
     cores = (os.cpu_count() or 1) * (busy_after - busy) / max(total_after - total, 1)

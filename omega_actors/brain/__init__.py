@@ -2,6 +2,9 @@
 
 See :mod:`.brain` for the facade most callers want, and
 :mod:`omega_actors.actors.tv_brain` for the supervised actors around it.
+
+May import storage, the runtime and ``omega_actors.errors``; never actors,
+app, sim, benchmarks or cli.
 """
 
 from omega_actors.brain.brain import Brain, Observation
@@ -28,6 +31,7 @@ from omega_actors.brain.ranking import (
     ConsolidatedPatterns,
     Recommendation,
     RecommendContext,
+    daypart_of,
 )
 from omega_actors.brain.settings import BrainSettings
 
@@ -54,6 +58,7 @@ __all__ = [
     "SkillLibrary",
     "VectorIndex",
     "check_vector",
+    "daypart_of",
     "shared_embedder",
     "synthetic_catalogue",
 ]

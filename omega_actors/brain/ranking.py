@@ -24,6 +24,7 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 import numpy as np
 
@@ -34,6 +35,16 @@ DAYPARTS = ("morning", "afternoon", "evening", "late_night")
 NEUTRAL_RATE = 0.5
 _MOOD = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 MAX_RESULTS = 100
+
+
+def daypart_of(timestamp: float) -> str:
+    """The daypart of a Unix time, by its hour in UTC: where replayed ratings and recorded views fall."""
+    hour = datetime.fromtimestamp(timestamp, tz=timezone.utc).hour
+    if 5 <= hour < 12:
+        return "morning"
+    if 12 <= hour < 17:
+        return "afternoon"
+    return "evening" if 17 <= hour < 22 else "late_night"
 
 
 def check_daypart(daypart: object) -> str:

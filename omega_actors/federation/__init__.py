@@ -9,6 +9,9 @@
 - :mod:`.publisher`: trends, differential privacy and versioned bundles.
 - :mod:`.constellation`: those parts over one store, in one process.
 - :mod:`.transport` and :mod:`.nats_transport`: how frames travel.
+
+May import storage, the runtime and ``omega_actors.errors``; never actors,
+app, sim, benchmarks or cli.
 """
 
 from omega_actors.federation.bundle import (

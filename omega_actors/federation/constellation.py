@@ -20,10 +20,12 @@ import secrets
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
 
+from omega_actors.errors import ConfigError
 from omega_actors.federation.bundle import (
     MAX_COHORT,
     body_pages,
@@ -68,6 +70,23 @@ class ConstellationSettings:
             raise ValueError(f"compact_rows must be a whole number >= 1; got {self.compact_rows!r}")
         if not isinstance(self.cohort, str) or not 1 <= len(self.cohort) <= MAX_COHORT:
             raise ValueError(f"cohort must be a string of 1-{MAX_COHORT} characters; got {self.cohort!r}")
+
+    @classmethod
+    def from_table(cls, table: Mapping[str, Any], file: str | None = None) -> ConstellationSettings:
+        """Settings from one flat table, split into the parts' dataclasses; an error names ``constellation.<key>``."""
+        parts: dict[type, dict[str, Any]] = {Weighting: {}, PublishSettings: {}, cls: {}}
+        owners = {f.name: part for part in parts for f in fields(part) if f.name not in ("weighting", "publish")}
+        for key, value in table.items():
+            if key not in owners:
+                raise ConfigError(f"unknown key; expected one of: {', '.join(sorted(owners))}", file=file, key=f"constellation.{key}")
+            parts[owners[key]][key] = value
+        try:
+            weighting = Weighting(**parts[Weighting])
+            publish = PublishSettings(**parts[PublishSettings])
+            return cls(weighting=weighting, publish=publish, **parts[cls])
+        except (ValueError, TypeError) as exc:
+            key = next((k for k in table if str(exc).startswith(k)), "?")
+            raise ConfigError(str(exc), file=file, key=f"constellation.{key}") from None
 
 
 class ShardWriter:

@@ -11,6 +11,9 @@ Plain code, no actors (the actors are in :mod:`omega_actors.actors.genesis`):
 - :mod:`.records`: Genesis' own database of requests and outcomes;
 - :mod:`.replay`: the brain's experiment command (episodes in, rankings out);
 - :mod:`.improvement`: local (type 1) and global (type 2) improvements of the brain's ranking.
+
+May import the other plain-code packages (brain, evaluation, reload, storage),
+the runtime and ``omega_actors.errors``; never actors, app, sim, benchmarks or cli.
 """
 
 from .experiment import Experiment, admit, commit_on_branch

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..sim.movielens import EvaluationError, Split, evaluate
+from ..evaluation.movielens import EvaluationError, Split, evaluate
 from .process import RunResult
 from .request import METRICS, Validation
 

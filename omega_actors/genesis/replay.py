@@ -31,10 +31,10 @@ from typing import Any
 import numpy as np
 
 from ..brain import BrainSettings, MediaItem
+from ..brain.ranking import daypart_of
 from ..errors import ConfigError
-from ..sim.evaluate import daypart_of
-from ..sim.fleet import FleetWorker, ViewIn, load_catalogue, save_catalogue
-from ..sim.movielens import Split, load, split
+from ..evaluation.fleet import FleetWorker, ViewIn, load_catalogue, save_catalogue
+from ..evaluation.movielens import Split, load, split
 
 
 def episodes_of(dataset: str | Path, users: int) -> Split:

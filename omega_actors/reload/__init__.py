@@ -3,6 +3,9 @@
 See :mod:`.apply` for the procedure, :mod:`.health` for what decides a
 rollback, :mod:`.settings` for the ``[reload]`` table, and
 :mod:`omega_actors.storage.state_repository` for where applied configs live.
+
+Plain code over a running system: may import the runtime, storage and
+``omega_actors.errors``; never actors, app, sim, benchmarks or cli.
 """
 
 from .apply import Outcome, Reloader

@@ -35,9 +35,9 @@ from typing import Any
 
 import numpy as np
 
+from omega_actors.evaluation.fleet import ViewIn
 from omega_actors.sim.chaos import Chaos
 from omega_actors.sim.driver import FleetOptions, FleetRun
-from omega_actors.sim.fleet import ViewIn
 from omega_actors.sim.report import RunRecord, write_report
 from omega_actors.sim.viewers import View, World
 

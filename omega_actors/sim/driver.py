@@ -2,7 +2,7 @@
 
 ``FleetRun`` is what ``run.py demo`` and ``run.py eval`` share. It writes the
 catalogue's vectors once (one model session, in this process), starts the
-tree of :func:`omega_actors.actors.fleet.fleet_spec`, and keeps the ledger
+tree of :func:`omega_actors.app.fleet.fleet_spec`, and keeps the ledger
 an outside observer needs to say whether anything acknowledged was lost:
 
 - every view a worker reported as committed (its TV's memory holds it);
@@ -24,12 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omega_actors.actors.constellation import (
-    PUBLISHER,
-    Publish,
-    Published,
-    constellation_spec,
-)
+from omega_actors.actors.constellation import Published, PublishRound
 from omega_actors.actors.fleet import (
     CATALOGUE_FILE,
     CONDUCTOR,
@@ -37,18 +32,19 @@ from omega_actors.actors.fleet import (
     Ranked,
     Step,
     Stepped,
-    fleet_spec,
     worker_name,
-    worker_of,
 )
+from omega_actors.actors.sync_messages import PUBLISHER
+from omega_actors.app.constellation import constellation_spec
+from omega_actors.app.fleet import fleet_spec, worker_of
 from omega_actors.brain.catalogue import MediaItem
 from omega_actors.brain.embedder import shared_embedder
 from omega_actors.brain.memory import MemoryStore
 from omega_actors.errors import ConfigError
+from omega_actors.evaluation.fleet import ViewIn, save_catalogue
 from omega_actors.federation.constellation import ShardWriter
 from omega_actors.runtime import Runtime
 from omega_actors.runtime.system import SystemConfig
-from omega_actors.sim.fleet import ViewIn, save_catalogue
 from omega_actors.storage.constellation import SQLiteConstellationStore
 
 STEP_TIMEOUT = 1800.0  # a step of thousands of TVs on two cores; the conductor resends long before this
@@ -160,7 +156,7 @@ class FleetRun:
         return StepResult(hits, recommended, caught_up, pushes)
 
     def publish(self) -> Published:
-        reply = self.runtime.ask(PUBLISHER, Publish(), STEP_TIMEOUT)
+        reply = self.runtime.ask(PUBLISHER, PublishRound(), STEP_TIMEOUT)
         assert isinstance(reply, Published)
         return reply
 

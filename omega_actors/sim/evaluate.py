@@ -1,6 +1,6 @@
 """``run.py eval --movielens DIR``: the fixed protocol, on the fleet, against two central reference systems.
 
-1. :func:`omega_actors.sim.movielens.split`: positives (>= 3.5) in time
+1. :func:`omega_actors.evaluation.movielens.split`: positives (>= 3.5) in time
    order per user, users under 5 dropped, the last 20% for test.
 2. Each user is one TV. Every training positive is replayed as an
    observation, in global time order, cut into ``rounds`` equal steps;
@@ -28,16 +28,14 @@ import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from omega_actors.sim.chaos import Chaos
-from omega_actors.sim.driver import FleetOptions, FleetRun
-from omega_actors.sim.fleet import ViewIn
-from omega_actors.sim.movielens import (
+from omega_actors.brain import daypart_of
+from omega_actors.evaluation.fleet import ViewIn
+from omega_actors.evaluation.movielens import (
     Rated,
     Split,
     evaluate,
@@ -46,6 +44,8 @@ from omega_actors.sim.movielens import (
     popularity,
     split,
 )
+from omega_actors.sim.chaos import Chaos
+from omega_actors.sim.driver import FleetOptions, FleetRun
 
 FINAL_ROUNDS_MAX = 64
 
@@ -61,15 +61,6 @@ class EvalOptions:
     chaos: bool = False
     seed: int = 0
     brain: tuple[tuple[str, Any], ...] = ()
-
-
-def daypart_of(timestamp: float) -> str:
-    hour = datetime.fromtimestamp(timestamp, tz=timezone.utc).hour
-    if 5 <= hour < 12:
-        return "morning"
-    if 12 <= hour < 17:
-        return "afternoon"
-    return "evening" if 17 <= hour < 22 else "late_night"
 
 
 def tv_name(user: str) -> str:

@@ -20,4 +20,7 @@ directories, wheels, sdists), :mod:`.reader` (one job to one outcome),
 thread), :mod:`.schedule` (batches, lost workers, exactly once),
 :mod:`.signature`, :mod:`.lookup` (``show``), :mod:`.diff` (API drift) and
 :mod:`.agreement` (the check against griffe).
+
+May import the runtime and ``omega_actors.errors``; never actors, app, sim,
+benchmarks or cli.
 """

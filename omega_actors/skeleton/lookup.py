@@ -16,7 +16,7 @@ each in source order.
 
 Design notes: the store is opened read-only (``mode=ro`` and
 ``query_only``), so ``show`` can run while an extraction writes (WAL), and a
-file that is not a skeleton store is a :class:`~.store.StoreError` with the
+file that is not a skeleton store is a :class:`~omega_actors.errors.StoreError` with the
 path, not a traceback. :func:`open_store` is shared with :mod:`.diff`.
 """
 
@@ -30,7 +30,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .store import SCHEMA_VERSION, StoreError
+from ..errors import StoreError
+from .store import SCHEMA_VERSION
 
 OBJECT_SQL = ("SELECT o.*, p.name AS package, p.version FROM objects o JOIN packages p ON p.id = o.package_id "
               "WHERE o.path = ? ORDER BY o.id LIMIT 1")

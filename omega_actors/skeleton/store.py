@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import OmegaError
+from ..errors import StoreError
 from .extract import unpack
 from .resolve import PackageApi, resolve_package
 from .signature import format_signature
@@ -82,9 +82,6 @@ CREATE INDEX IF NOT EXISTS exports_package ON exports (package_id);
 CREATE INDEX IF NOT EXISTS files_failed ON files (status) WHERE status = 'failed';
 """
 
-
-class StoreError(OmegaError):
-    """The skeleton store refused: not a skeleton database, a newer schema, a query that is not a read."""
 
 
 @dataclass(frozen=True)

@@ -28,11 +28,7 @@ import time
 from pathlib import Path
 from typing import Protocol
 
-from omega_actors.errors import OmegaError
-
-
-class StoreError(OmegaError):
-    """The store cannot be opened or used as configured."""
+from omega_actors.errors import StoreError
 
 
 class ConstellationStore(Protocol):

@@ -39,7 +39,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
-from omega_actors.storage.constellation import StoreError
+from omega_actors.errors import StoreError
 
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 _MAX_SHARD = (1 << 31) - 1  # the shard column is a PostgreSQL int

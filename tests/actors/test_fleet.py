@@ -10,8 +10,8 @@ import pytest
 
 from omega_actors.brain import synthetic_catalogue
 from omega_actors.errors import ConfigError
+from omega_actors.evaluation.fleet import ViewIn
 from omega_actors.sim.driver import FleetOptions, FleetRun
-from omega_actors.sim.fleet import ViewIn
 
 CATALOGUE = synthetic_catalogue(30, seed=5)
 TVS = tuple(f"tv-{n}" for n in range(6))

@@ -14,14 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from omega_actors.actors.genesis import (
-    SERVICE,
-    GetAdoption,
-    GetExperiment,
-    GetImprover,
-    Propose,
-    genesis_spec,
-)
+from omega_actors.actors.genesis import SERVICE, GetAdoption, GetExperiment
+from omega_actors.actors.improver import GetImprover, Propose
 from omega_actors.actors.tv_brain import (
     AddItems,
     GetEpisodes,
@@ -29,14 +23,14 @@ from omega_actors.actors.tv_brain import (
     ProveRanking,
     Recommend,
     Retune,
-    tv_brain_spec,
 )
-from omega_actors.brain import Observation, RecommendContext
+from omega_actors.app.genesis import genesis_spec
+from omega_actors.app.tv import tv_brain_spec
+from omega_actors.brain import Observation, RecommendContext, daypart_of
 from omega_actors.errors import DeliveryError
 from omega_actors.genesis.replay import episodes_of
 from omega_actors.runtime import SupervisorSpec
 from omega_actors.runtime.messages import Done
-from omega_actors.sim.evaluate import daypart_of
 from omega_actors.storage.state_repository import StateRepository
 from tests.runtime.conftest import wait_until
 from tests.runtime.test_event_bus import collector, seen, subscribed

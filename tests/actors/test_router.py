@@ -12,13 +12,8 @@ from typing import Any
 import pytest
 
 from omega_actors.actors.providers import Answer, ChatProvider, Failed, Work
-from omega_actors.actors.router import (
-    GetRouterStats,
-    Route,
-    RouteResult,
-    RouterStats,
-    router_spec,
-)
+from omega_actors.actors.router import GetRouterStats, Route, RouteResult, RouterStats
+from omega_actors.app.router import router_spec
 from omega_actors.errors import DeliveryError
 from omega_actors.router.settings import RouterSettings
 from omega_actors.router.store import RouterStore

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from omega_actors.actors.skeleton import Extract, GetProgress, Progress, skeleton_spec
+from omega_actors.actors.skeleton import Extract, GetProgress, Progress
+from omega_actors.app.skeleton import skeleton_spec
 from omega_actors.errors import DeliveryError
 from omega_actors.runtime import SupervisorSpec
 from omega_actors.skeleton.schedule import Limits

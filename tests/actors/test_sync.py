@@ -11,27 +11,23 @@ import numpy as np
 import pytest
 
 from omega_actors.actors.constellation import (
+    GetConstellationStats,
+    Published,
+    PublishRound,
+    ShardCommitted,
+)
+from omega_actors.actors.sync_agent import SyncNow, SyncReport
+from omega_actors.actors.sync_messages import (
     INGEST,
     PUBLISHER,
     Enroll,
     Enrolled,
-    GetConstellationStats,
-    Publish,
-    Published,
     PushFrame,
     PushReply,
-    ShardCommitted,
-    constellation_spec,
 )
-from omega_actors.actors.sync_agent import SyncNow, SyncReport
-from omega_actors.actors.tv_brain import (
-    AddItems,
-    BrainStats,
-    GetStats,
-    Observe,
-    names,
-    tv_brain_spec,
-)
+from omega_actors.actors.tv_brain import AddItems, BrainStats, GetStats, Observe, names
+from omega_actors.app.constellation import constellation_spec
+from omega_actors.app.tv import tv_brain_spec
 from omega_actors.brain import Observation, synthetic_catalogue
 from omega_actors.errors import AskTimeout, ConfigError, DeliveryError
 from omega_actors.federation.constellation import Constellation, ConstellationSettings
@@ -73,7 +69,7 @@ def test_brains_push_their_patterns_and_apply_the_fleets_bundle(start_runtime: C
         report = runtime.ask(names(tv)["sync"], SyncNow(), timeout=60)
         assert isinstance(report, SyncReport) and report.ok, report
         assert report.counts["pushes"] == 1 and report.counts["push_bytes"] <= 1024
-    published = runtime.ask(PUBLISHER, Publish(), timeout=60)
+    published = runtime.ask(PUBLISHER, PublishRound(), timeout=60)
     assert isinstance(published, Published) and published.version == 1 and published.patterns > 0
     for tv in TVS:
         report = runtime.ask(names(tv)["sync"], SyncNow(), timeout=60)

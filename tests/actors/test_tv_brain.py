@@ -28,8 +28,8 @@ from omega_actors.actors.tv_brain import (
     Recommend,
     Recommendations,
     names,
-    tv_brain_spec,
 )
+from omega_actors.app.tv import tv_brain_spec
 from omega_actors.brain import (
     MediaItem,
     Observation,

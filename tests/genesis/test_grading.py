@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from omega_actors.brain.catalogue import MediaItem
+from omega_actors.evaluation.movielens import Rated, Split, UserSplit
 from omega_actors.genesis.grading import (
     COMMAND_TEST,
     Measured,
@@ -23,7 +24,6 @@ from omega_actors.genesis.grading import (
 )
 from omega_actors.genesis.process import RunResult
 from omega_actors.genesis.request import Validation
-from omega_actors.sim.movielens import Rated, Split, UserSplit
 
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
 

@@ -11,9 +11,9 @@ import pytest
 from omega_actors.brain import BrainSettings, shared_embedder
 from omega_actors.brain.memory import Episode
 from omega_actors.errors import ConfigError, GenesisError
+from omega_actors.evaluation.movielens import evaluate
 from omega_actors.genesis.improvement import proven_recall
 from omega_actors.genesis.replay import brain_settings, episodes_of, main, write_inputs
-from omega_actors.sim.movielens import evaluate
 
 DATASET = Path(__file__).resolve().parents[1] / "data" / "movielens_small"
 

@@ -20,8 +20,8 @@ from omega_actors.runtime import Runtime, SystemConfig
 from omega_actors.runtime.cluster_config import ClusterConfig
 from omega_actors.runtime.processes import parent_of, start_time
 from omega_actors.runtime.system import free_port
+from tests.cli.process import ROOT
 
-from ..test_cli import ROOT
 from .conftest import alive
 
 COUNTERS = "tests.runtime.cluster_probes:Counter"

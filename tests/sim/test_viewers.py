@@ -7,8 +7,8 @@ import pytest
 
 from omega_actors.brain.ranking import DAYPARTS
 from omega_actors.errors import ConfigError
+from omega_actors.evaluation.movielens import load
 from omega_actors.sim import viewers
-from omega_actors.sim.movielens import load
 from omega_actors.sim.viewers import (
     EPOCH,
     MOODS,

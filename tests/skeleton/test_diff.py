@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from omega_actors.errors import StoreError
 from omega_actors.skeleton.diff import (
     Parameter,
     compare_parameters,
@@ -23,7 +24,6 @@ from omega_actors.skeleton.extract import (
     VAR_POSITIONAL,
     extract,
 )
-from omega_actors.skeleton.store import StoreError
 
 from .builder import build_store
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from omega_actors.errors import StoreError
 from omega_actors.skeleton.lookup import describe, lookup
-from omega_actors.skeleton.store import StoreError
 
 from .builder import build_store
 

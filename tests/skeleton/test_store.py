@@ -32,16 +32,11 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from omega_actors.errors import StoreError
 from omega_actors.skeleton.extract import unpack
 from omega_actors.skeleton.reader import read
 from omega_actors.skeleton.sources import directory
-from omega_actors.skeleton.store import (
-    SCHEMA_VERSION,
-    Outcome,
-    SkeletonStore,
-    StoreError,
-    query,
-)
+from omega_actors.skeleton.store import SCHEMA_VERSION, Outcome, SkeletonStore, query
 
 from .builder import write_files
 

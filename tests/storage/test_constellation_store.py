@@ -12,10 +12,10 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
+from omega_actors.errors import StoreError
 from omega_actors.storage.constellation import (
     ConstellationStore,
     SQLiteConstellationStore,
-    StoreError,
 )
 from omega_actors.storage.constellation_postgres import (
     PostgresConstellationStore,

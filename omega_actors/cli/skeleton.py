@@ -20,16 +20,20 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-from .runtime import Runtime, SupervisorSpec, SystemConfig
+from ..actors.skeleton import Progress
+from ..app.skeleton import extract
+from ..skeleton.diff import diff_stores, format_changes
+from ..skeleton.lookup import describe, lookup
+from ..skeleton.schedule import Limits
+from ..skeleton.sources import installed, open_inputs
+from ..skeleton.store import SkeletonStore, query
 
 DEFAULT_DB = "skeleton.db"
-POLL_SECONDS = 0.2
 
 
-def add_parser(commands: Any) -> None:
+def add_parsers(commands: Any) -> None:
     skeleton = commands.add_parser("skeleton", help="map Python packages' public API from source (AST), and query it")
     actions = skeleton.add_subparsers(dest="skeleton_command", required=True)
     extract = actions.add_parser("extract", help="extract installed distributions, source trees, wheels or sdists")
@@ -63,9 +67,6 @@ def add_parser(commands: Any) -> None:
 
 
 def run_extract(args: argparse.Namespace) -> int:
-    from .skeleton.schedule import Limits
-    from .skeleton.sources import installed, open_inputs
-
     if args.installed is None and not args.paths:
         raise SystemExit("skeleton extract: name PATHs, or --installed [NAME ...]")
     limits = Limits(timeout=_positive("--timeout", args.timeout))
@@ -82,28 +83,6 @@ def run_extract(args: argparse.Namespace) -> int:
     return 0
 
 
-def extract(packages: list[Any], db: str | Path, *, workers: int | None = None, limits: Any = None, full_docs: bool = False,
-            base: str = "tcp", on_progress: Any = None, system: SystemConfig | None = None) -> Any:
-    """One extraction run on a pool started for it and shut down after; returns the final Progress."""
-    from .actors.skeleton import Extract, GetProgress, skeleton_spec
-    from .skeleton.schedule import Limits
-
-    tree = SupervisorSpec(children=(skeleton_spec(workers, limits=limits or Limits(), full_docs=full_docs),))
-    with Runtime.start(tree, system or SystemConfig(base=base)) as runtime:
-        progress = runtime.ask("skeleton.coordinator", Extract(tuple(packages), str(Path(db).resolve())), timeout=600)
-        run = progress.run
-        while progress.running:
-            if on_progress:
-                on_progress(progress)
-            time.sleep(POLL_SECONDS)  # a progress bar polls; no test waits on this
-            progress = runtime.ask("skeleton.coordinator", GetProgress(), timeout=600)
-        if progress.run != run:
-            raise SystemExit("skeleton extract: the coordinator restarted during the run; run again (finished files are kept)")
-    if on_progress:
-        on_progress(progress)
-    return progress
-
-
 def _bar(progress: Any) -> None:
     total = max(progress.files, 1)
     filled = int(30 * progress.done / total)
@@ -113,9 +92,7 @@ def _bar(progress: Any) -> None:
     print(line, end="" if progress.running else "\n", file=sys.stderr, flush=True)
 
 
-def _summary(progress: Any, db: str) -> dict[str, Any]:
-    from .skeleton.store import SkeletonStore
-
+def _summary(progress: Progress, db: str) -> dict[str, Any]:
     with SkeletonStore(db) as store:
         counts = store.counts()
     return {
@@ -146,8 +123,6 @@ def _positive(flag: str, value: float) -> float:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from .skeleton.lookup import describe, lookup
-
     found = lookup(args.db, args.name)
     if found is None:
         print(f"{args.name}: not in {args.db}", file=sys.stderr)
@@ -157,8 +132,6 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_query(args: argparse.Namespace) -> int:
-    from .skeleton.store import query
-
     columns, rows = query(args.db, args.sql)
     if args.json:
         print(json.dumps([dict(zip(columns, row)) for row in rows]))
@@ -170,8 +143,6 @@ def run_query(args: argparse.Namespace) -> int:
 
 
 def run_diff(args: argparse.Namespace) -> int:
-    from .skeleton.diff import diff_stores, format_changes
-
     changes = diff_stores(args.old, args.new)
     print(json.dumps([change.to_dict() for change in changes]) if args.json else format_changes(changes))
     return 1 if any(change.breaking for change in changes) else 0

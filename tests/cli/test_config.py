@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 
 from omega_actors.storage.state_repository import StateRepository
-
-from .runtime.conftest import assert_all_gone, pids_of, wait_until
-from .test_cli import ROOT, run_py
+from tests.cli.process import ROOT, run_py
+from tests.runtime.conftest import assert_all_gone, pids_of, wait_until
 
 pytestmark = [pytest.mark.tcp, pytest.mark.slow]
 
@@ -145,3 +144,16 @@ def test_a_system_killed_in_the_middle_of_an_apply_comes_back_on_the_last_good_c
     history = json.loads(run_py("config", "history", "--config", str(config), "--json").stdout)
     assert [item["outcome"] for item in history] == ["interrupted", "initial"]
     assert repo.pending() is None and not list((config.parent / "data" / "state" / ".git").rglob("*.lock"))
+
+
+def test_the_shipped_config_checks_out():
+    result = run_py("config", "check")
+    assert result.returncode == 0, result.stderr
+    assert "config: ok (tcp base, root 'app' with 5 children)" in result.stdout
+
+
+def test_a_bad_config_is_reported_with_file_key_and_value(tmp_path):
+    (tmp_path / "tree.toml").write_text('[tree]\nstrategy = "one_for_none"\n')
+    result = run_py("config", "check", str(tmp_path))
+    assert result.returncode == 2
+    assert f"{tmp_path / 'tree.toml'}: tree.strategy: expected one of 'one_for_one', 'one_for_all', 'rest_for_one'; got 'one_for_none'" in result.stderr

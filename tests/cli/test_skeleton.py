@@ -11,9 +11,8 @@ import pytest
 
 from omega_actors.cli import main
 from omega_actors.skeleton.store import query
-
-from .skeleton.builder import build_store, sdist, wheel, write_files
-from .test_cli import run_py
+from tests.cli.process import run_py
+from tests.skeleton.builder import build_store, sdist, wheel, write_files
 
 SHOP = {
     "shop/__init__.py": '''

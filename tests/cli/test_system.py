@@ -1,4 +1,4 @@
-"""``python run.py`` as a user runs it: the README's main job, status, stop and checks."""
+"""``run.py run|start|status|stop`` as a user runs them: the tree live with faults, status and stop from another process."""
 
 from __future__ import annotations
 
@@ -11,13 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from .runtime.conftest import assert_all_gone, wait_until
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def run_py(*args: str, cwd: Path = ROOT, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "run.py", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+from tests.cli.process import ROOT, run_py
+from tests.runtime.conftest import assert_all_gone, wait_until
 
 
 @pytest.fixture
@@ -28,19 +23,6 @@ def project(tmp_path: Path) -> Path:
     system = (config / "system.toml").read_text().replace('data_dir = ".omega"', f'data_dir = "{tmp_path / "data"}"')
     (config / "system.toml").write_text(system)
     return config
-
-
-def test_the_shipped_config_checks_out():
-    result = run_py("config", "check")
-    assert result.returncode == 0, result.stderr
-    assert "config: ok (tcp base, root 'app' with 5 children)" in result.stdout
-
-
-def test_a_bad_config_is_reported_with_file_key_and_value(tmp_path):
-    (tmp_path / "tree.toml").write_text('[tree]\nstrategy = "one_for_none"\n')
-    result = run_py("config", "check", str(tmp_path))
-    assert result.returncode == 2
-    assert f"{tmp_path / 'tree.toml'}: tree.strategy: expected one of 'one_for_one', 'one_for_all', 'rest_for_one'; got 'one_for_none'" in result.stderr
 
 
 def test_the_main_job_runs_the_tree_injects_faults_and_stops_in_order(project):
@@ -89,21 +71,20 @@ def test_status_without_a_running_system_says_so(project):
     assert result.returncode == 2 and "no running system" in result.stderr
 
 
-@pytest.mark.slow
-def test_the_runtime_benchmark_prints_its_keys_as_json():
-    result = run_py("bench", "runtime", "--quick", "--json", timeout=600)
-    assert result.returncode == 0, result.stderr
-    figures = json.loads(result.stdout.strip().splitlines()[-1])
-    for key in ("pingpong_ratio_simple", "pingpong_ratio_tcp", "restart_ms_simple_p50", "restart_ms_tcp_p50", "create_ms_tcp_p50"):
-        assert figures[key] > 0, key
-
-
-@pytest.mark.slow
-def test_the_sync_benchmark_prints_sizes_within_the_caps_and_positive_rates():
-    result = run_py("bench", "sync", "--quick", "--json", timeout=600)
-    assert result.returncode == 0, result.stderr
-    figures = json.loads(result.stdout.strip().splitlines()[-1])
-    assert figures["push_bytes_p99"] <= 1024 and figures["patterns_per_push_p50"] >= 60
-    assert figures["pull_bytes_p99"] <= 5120
-    for key in ("decode_only_per_s", "ingest_per_s_sqlite", "publish_ms"):
-        assert figures[key] > 0, key
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (["--node", "a.b"], "node: expected 1-64 letters, digits, '_' or '-'; got 'a.b'"),
+        (["--leader", "nohost"], "leader: expected 'HOST:PORT'"),
+        (["--capability", "gpu"], "capability: expected KEY=VALUE"),
+        (["--capability", "omega.node=x"], "not 'omega.node'"),
+    ],
+)
+def test_a_bad_cluster_flag_is_refused_with_what_is_accepted(tmp_path: Path, flags: list[str], expected: str) -> None:
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "system.toml").write_text(f'[system]\nbase = "tcp"\ndata_dir = "{tmp_path / "data"}"\n')
+    (config / "tree.toml").write_text("[tree]\n")
+    result = run_py("start", "--config", str(config), *flags, timeout=120)
+    assert result.returncode != 0
+    assert expected in result.stdout + result.stderr, result.stdout + result.stderr

@@ -9,11 +9,11 @@ import pytest
 
 from omega_actors.brain import BrainSettings, synthetic_catalogue
 from omega_actors.brain.cowatch import item_ids
+from omega_actors.evaluation.fleet import FleetWorker, ViewIn
 from omega_actors.federation.constellation import Constellation, ConstellationSettings
 from omega_actors.federation.device import SyncSettings
 from omega_actors.federation.publisher import PublishSettings
 from omega_actors.federation.shard import Weighting
-from omega_actors.sim.fleet import FleetWorker, ViewIn
 from omega_actors.storage.constellation import SQLiteConstellationStore
 
 TVS = [f"tv-{n}" for n in range(6)]

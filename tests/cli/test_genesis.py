@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from . import test_cli_reload
-from .genesis.conftest import (
+from tests.cli import test_config
+from tests.cli.process import ROOT, run_py
+from tests.genesis.conftest import (
     CALC,
     PYTEST_COMMAND,
     TEST_CALC,
@@ -24,8 +25,7 @@ from .genesis.conftest import (
     head,
     init_repository,
 )
-from .runtime.conftest import assert_all_gone
-from .test_cli import ROOT, run_py
+from tests.runtime.conftest import assert_all_gone
 
 EXTRA_TEST = "from calc import add\n\n\ndef test_add_negative():\n    assert add(-2, -3) == -5\n"
 BROKEN_CALC = CALC.replace("return a + b", "return a - b")
@@ -266,7 +266,7 @@ def test_the_genesis_benchmark_prints_one_json_line_of_positive_figures() -> Non
 
 # ---------------------------------------------------------------- --apply-to: a merged config change reaches the running system
 
-operated = test_cli_reload.operated  # the fixture: `run.py start` from a config directory, always stopped
+operated = test_config.operated  # the fixture: `run.py start` from a config directory, always stopped
 
 SKILL_OFF = "[brain]\nskill_weight = 0.0\n"
 REPLAY_COMMAND = ["{python}", "-m", "omega_actors.genesis.replay", "--config", "{sandbox}/config", "--episodes", "{episodes}",

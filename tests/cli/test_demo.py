@@ -4,30 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from omega_actors.sim.browser import check_in_browser, find_chromium
+from tests.cli.process import ROOT, run_py
 
-ROOT = Path(__file__).resolve().parents[2]
 DATASET = ROOT / "tests" / "data" / "movielens_small"
-
-
-def run_py(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    """Run it in its own process group, so that a timeout also ends the actor processes it started."""
-    process = subprocess.Popen([sys.executable, "run.py", *args], cwd=ROOT, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        stdout, stderr = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        raise
-    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 def last_json(result: subprocess.CompletedProcess[str]) -> dict:
@@ -39,7 +24,7 @@ def last_json(result: subprocess.CompletedProcess[str]) -> dict:
 @pytest.mark.tcp
 def test_the_demo_with_chaos_loses_nothing_and_writes_a_report_that_renders(tmp_path: Path) -> None:
     result = run_py("--tvs", "24", "--days", "2", "--items", "120", "--chaos", "--seed", "3",
-                    "--data", str(tmp_path / "run"), "--report", str(tmp_path / "report"))
+                    "--data", str(tmp_path / "run"), "--report", str(tmp_path / "report"), timeout=900)
     summary = last_json(result)
     assert "hit rate@10, federated brains" in result.stdout  # the summary table
     assert summary["faults_injected"] >= 1 and summary["restarts"] >= 1
@@ -62,7 +47,7 @@ def test_the_demo_with_chaos_loses_nothing_and_writes_a_report_that_renders(tmp_
 @pytest.mark.slow
 @pytest.mark.tcp
 def test_eval_on_the_shipped_dataset_beats_item_knn_within_the_caps_and_sends_no_raw_event(tmp_path: Path) -> None:
-    figures = last_json(run_py("eval", "--movielens", str(DATASET), "--json", "--data", str(tmp_path / "run")))
+    figures = last_json(run_py("eval", "--movielens", str(DATASET), "--json", "--data", str(tmp_path / "run"), timeout=900))
     assert figures["users"] == 399
     assert figures["recall10_federated"] >= figures["recall10_itemknn"] > figures["recall10_popularity"]
     assert figures["push_bytes_max"] <= 1024 and figures["pull_bytes_max"] <= 5120

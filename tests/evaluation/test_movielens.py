@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from omega_actors.sim.movielens import (
+from omega_actors.evaluation.movielens import (
     DatasetError,
     EvaluationError,
     Rated,

@@ -18,17 +18,19 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .runtime import Runtime, SupervisorSpec, load_config
-from .runtime.config import Config
+from ..actors.router import Route
+from ..app.router import route_once, router_table, state_dir
+from ..router.settings import RouterSettings
+from ..router.store import RouterStore
+from ..runtime import Config, load_config
 
 DEFAULT_ROUTER_CONFIG = "config/router"
 
 
-def add_parser(commands: Any) -> None:
+def add_parsers(commands: Any) -> None:
     route = commands.add_parser("route", help="route one task to the cheapest layer that can do it; `route stats` for costs")
     route.add_argument("text", help='the task, in quotes; "stats" shows the cost ledger and what was learned')
     route.add_argument("--on-battery", action="store_true", help="the device runs on battery")
@@ -38,43 +40,20 @@ def add_parser(commands: Any) -> None:
     route.add_argument("--config", default=DEFAULT_ROUTER_CONFIG, help=f"config directory (default: {DEFAULT_ROUTER_CONFIG})")
     route.add_argument("--base", choices=("simple", "tcp"), help="override [system] base")
     route.add_argument("--json", action="store_true", help="print one JSON object")
-    route.set_defaults(handler=run)
+    route.set_defaults(handler=route_command)
 
 
-def router_table(config: Config) -> dict[str, Any]:
-    """The ``[router]`` table, checked; an error names the file and ``router.<key>``."""
-    from .router.settings import RouterSettings
-
-    table = dict(config.tables.get("router", {}))
-    RouterSettings.from_table(table, file=config.sources.get("router"))
-    return table
-
-
-def state_dir(config: Config, table: dict[str, Any]) -> Path:
-    """The state repository: ``router.state_dir``, or ``<data_dir>/state`` (the config's own repository)."""
-    return Path(table.get("state_dir") or Path(config.system.data_dir) / "state").resolve()
-
-
-def run(args: argparse.Namespace) -> int:
+def route_command(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     table = router_table(config)
     if args.text == "stats":
         return _stats(state_dir(config, table), table, args.json)
-    return _route(args, config, table)
+    return _route(args, config)
 
 
-def _route(args: argparse.Namespace, config: Config, table: dict[str, Any]) -> int:
-    from .actors.router import Route, router_spec
-    from .router.settings import RouterSettings
-
-    settings = RouterSettings.from_table(table)
-    message = Route(args.text, args.on_battery, args.battery, args.solar_peak, args.carbon)
-    system = replace(config.system, base=args.base) if args.base else config.system
-    tree = SupervisorSpec(children=(router_spec(table, state_dir=str(state_dir(config, table))),))
-    patience = sum(layer.timeout for layer in settings.layers.values()) + 10.0  # every layer may time out once
-    with Runtime.start(tree, system) as runtime:
-        reply = runtime.ask("router", message, timeout=patience)
-    result = reply.to_dict()
+def _route(args: argparse.Namespace, config: Config) -> int:
+    task = Route(args.text, args.on_battery, args.battery, args.solar_peak, args.carbon)
+    result = route_once(config, task, args.base).to_dict()
     print(json.dumps(result) if args.json else _describe(result))
     return 0 if result["answer"] is not None else 1
 
@@ -98,9 +77,6 @@ def _describe(result: dict[str, Any]) -> str:
 
 
 def _stats(path: Path, table: dict[str, Any], as_json: bool) -> int:
-    from .router.settings import RouterSettings
-    from .router.store import RouterStore
-
     store = RouterStore(path)
     learned = store.load(RouterSettings.from_table(table))
     rows = learned.ledger.table()

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from .router.chat_server import ChatServer
-from .test_cli import ROOT, run_py
+from tests.cli.process import ROOT, run_py
+from tests.router.chat_server import ChatServer
 
 
 @pytest.fixture

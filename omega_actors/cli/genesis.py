@@ -26,15 +26,15 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from .errors import OmegaError
-from .runtime import Runtime, SupervisorSpec, SystemConfig
+from ..app.genesis import apply_merged, run_experiment
+from ..errors import OmegaError
+from ..genesis.records import Records
 
 DEFAULT_DATA_DIR = ".omega/genesis"
-DEFAULT_SANDBOXES = Path(__file__).resolve().parent.parent / "sandboxes"
-POLL_SECONDS = 0.2
+DEFAULT_SANDBOXES = Path(__file__).resolve().parents[2] / "sandboxes"
 
 
-def add_parser(commands: Any) -> None:
+def add_parsers(commands: Any) -> None:
     genesis = commands.add_parser("genesis", help="try a risky change in a sandbox, graded against its baseline")
     actions = genesis.add_subparsers(dest="genesis_command", required=True)
     request = actions.add_parser("request", help="run one experiment request (TOML or JSON) to a verdict")
@@ -98,60 +98,11 @@ def run_request(args: argparse.Namespace) -> int:
     return 0 if record.get("recommendation") == "merge" and record.get("applied", {}).get("status", "applied") == "applied" else 1
 
 
-def apply_merged(record: dict[str, Any], config: Path) -> dict[str, Any]:
-    """Apply a merged config change to the running system through the config apply path; its outcome."""
-    from .cli import _reloader
-
-    change = record.get("request", {}).get("change", {})
-    if change.get("kind") != "config":
-        return {"status": "rejected", "reason": "--apply-to applies config changes; a patch waits on its branch"}
-    reloader, runtime = _reloader(argparse.Namespace(config=str(config), window=None, who="genesis"))
-    try:
-        if Path(change["repository"]).resolve() != reloader.repo.path.resolve():
-            return {"status": "rejected", "reason": f"the experiment changed {change['repository']}; the system started "
-                                                    f"from {config} keeps its state in {reloader.repo.path}"}  # fmt: skip
-        files = {**reloader.repo.files(), **{name: text.encode() for name, text in change["files"].items()}}
-        origins = {name: f"genesis {record['id']}: change.files.{name}" for name in files}
-        return reloader.apply(files, f"genesis {record['id']}: {record['request'].get('description', '')}", origins).to_dict()
-    finally:
-        runtime.close()
-        reloader.repo.close()
-
-
-def run_experiment(request: dict[str, Any], data_dir: Path, sandboxes: Path, database_url: str = "", base: str = "tcp",
-                   on_step: Any = None, system: SystemConfig | None = None) -> dict[str, Any]:
-    """Run one request on a Genesis tree started for it; its record, or {"status": "rejected", "reason"}."""
-    from .actors.genesis import (
-        SERVICE,
-        Admitted,
-        GetExperiment,
-        RequestExperiment,
-        genesis_spec,
-    )
-
-    tree = SupervisorSpec(children=(genesis_spec(str(data_dir.resolve()), str(sandboxes.resolve()), database_url=database_url),))
-    with Runtime.start(tree, system or SystemConfig(base=base)) as runtime:
-        answer = runtime.ask(SERVICE, RequestExperiment(request), timeout=120)
-        if not isinstance(answer, Admitted):
-            return {"status": "rejected", "reason": getattr(answer, "reason", repr(answer))}
-        step = ""
-        while True:
-            record = runtime.ask(SERVICE, GetExperiment(answer.experiment_id), timeout=60)
-            if record.get("finished_at") is not None:
-                return dict(record)
-            if on_step and record.get("step") != step:
-                step = record.get("step", "")
-                on_step(answer.experiment_id, step)
-            time.sleep(POLL_SECONDS)  # the CLI polls the records; tests wait on events
-
-
 def _step(experiment_id: str, step: str) -> None:
     print(f"{experiment_id}: {step or 'requested'} done", file=sys.stderr, flush=True)
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from .genesis.records import Records
-
     records = Records(args.data_dir / "genesis.sqlite3")
     try:
         rows = records.list()
@@ -170,8 +121,6 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from .genesis.records import Records
-
     records = Records(args.data_dir / "genesis.sqlite3")
     try:
         record = records.get(args.experiment_id)

@@ -1,0 +1,42 @@
+"""``run.py bench SUITE --json`` as a user runs it: one JSON line with the suite's figures."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.cli.process import run_py
+
+
+@pytest.mark.tcp
+@pytest.mark.slow
+def test_the_cluster_benchmark_prints_one_json_line_with_remote_local_and_failover_figures() -> None:
+    result = run_py("bench", "cluster", "--quick", "--json", timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1, result.stdout
+    figures = json.loads(lines[0])
+    for key in ("remote_create_ms_p50", "local_create_ms_p50", "failover_ms_p50", "heartbeat_interval_ms"):
+        assert figures[key] > 0, figures
+    assert figures["heartbeat_interval_ms"] == 250.0  # the defaults
+
+
+@pytest.mark.slow
+def test_the_runtime_benchmark_prints_its_keys_as_json():
+    result = run_py("bench", "runtime", "--quick", "--json", timeout=600)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    for key in ("pingpong_ratio_simple", "pingpong_ratio_tcp", "restart_ms_simple_p50", "restart_ms_tcp_p50", "create_ms_tcp_p50"):
+        assert figures[key] > 0, key
+
+
+@pytest.mark.slow
+def test_the_sync_benchmark_prints_sizes_within_the_caps_and_positive_rates():
+    result = run_py("bench", "sync", "--quick", "--json", timeout=600)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["push_bytes_p99"] <= 1024 and figures["patterns_per_push_p50"] >= 60
+    assert figures["pull_bytes_p99"] <= 5120
+    for key in ("decode_only_per_s", "ingest_per_s_sqlite", "publish_ms"):
+        assert figures[key] > 0, key
