@@ -57,11 +57,13 @@ from ..federation.constellation import (
     answer_pull,
     enroll,
     merge_aggregates,
+    pull_counter,
     quality_array,
     stored_devices,
 )
 from ..federation.ingest import DecodedBatch, Device, Ingest, pack_rows, unpack_rows
 from ..federation.shard import AGGREGATE
+from ..federation.wire import FrameVerdict
 from ..runtime import (
     Actor,
     handler,
@@ -290,15 +292,15 @@ class IngestActor(_StoreUser):
         (unknown senders must not be able to make every batch read the whole devices table)."""
         if self.store is None or time.monotonic() < self.refreshed + 1.0:
             return
-        if any(outcome.verdict == "unknown_device" for outcome in batch.outcomes):
+        if any(outcome.verdict is FrameVerdict.UNKNOWN_DEVICE for outcome in batch.outcomes):
             self.refreshed = time.monotonic()
             known = len(self.ingest.devices)
             for device in stored_devices(self.store):
                 self.ingest.add_device(device)
             if len(self.ingest.devices) > known:
-                retry = [i for i, o in enumerate(batch.outcomes) if o.verdict == "unknown_device"]
+                retry = [i for i, o in enumerate(batch.outcomes) if o.verdict is FrameVerdict.UNKNOWN_DEVICE]
                 again = self.ingest.decode([frames[i] for i in retry])
-                self.ingest.counts["unknown_device"] -= len(retry)
+                self.ingest.counts[FrameVerdict.UNKNOWN_DEVICE] -= len(retry)
                 for i, outcome in zip(retry, again.outcomes):
                     batch.outcomes[i] = outcome
                 batch.rows = np.concatenate([batch.rows, again.rows])
@@ -440,12 +442,13 @@ class PublisherActor(_StoreUser):
         assert self.store is not None
         frame = message.frame if isinstance(message.frame, (bytes, bytearray)) else b""
         reply, verdict = answer_pull(bytes(frame), self.devices, self.store, self.settings)
-        if verdict == "pull_unknown_device" and time.monotonic() >= self.refreshed + 1.0:
+        if verdict is FrameVerdict.UNKNOWN_DEVICE and time.monotonic() >= self.refreshed + 1.0:
             # Enrolled since we looked (by another ingest): read the devices again, at most once a second.
             self.refreshed = time.monotonic()
             self.devices = {d.name: d for d in stored_devices(self.store)}
             reply, verdict = answer_pull(bytes(frame), self.devices, self.store, self.settings)
-        self.counts[verdict] = self.counts.get(verdict, 0) + 1
+        counter = pull_counter(verdict)
+        self.counts[counter] = self.counts.get(counter, 0) + 1
         return PullReply(reply, message.tag if isinstance(message.tag, str) else "")
 
     @handler

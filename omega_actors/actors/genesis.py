@@ -36,6 +36,7 @@ from typing import Any
 
 from ..errors import GenesisError, OmegaError
 from ..genesis.experiment import Experiment, admit
+from ..genesis.grading import Advice, Grade
 from ..genesis.improvement import (
     Adoption,
     brain_toml,
@@ -225,9 +226,9 @@ class GenesisService(Actor):
         self.running.pop(experiment_id, None)
         record = self._records.get(experiment_id) or {}
         shutil.rmtree(self.sandboxes.root / experiment_id, ignore_errors=True)
-        outcome = {**outcome, "experiment_id": experiment_id, "status": "failed", "recommendation": "rollback", "reason": reason,
+        outcome = {**outcome, "experiment_id": experiment_id, "status": Grade.FAILED, "recommendation": Advice.ROLLBACK, "reason": reason,
                    "extra": record.get("request", {}).get("extra", {})}  # fmt: skip
-        self._records.finished(experiment_id, "failed", "rollback", outcome, dict(outcome.get("timings", {})))
+        self._records.finished(experiment_id, Grade.FAILED, Advice.ROLLBACK, outcome, dict(outcome.get("timings", {})))
         self.publish(f"genesis.experiment.failed.{experiment_id}", outcome)
 
 
@@ -365,7 +366,7 @@ class ImprovementAggregator(Actor):
         key = extra.get("improvement") if isinstance(extra, Mapping) else None
         if not isinstance(key, str) or key not in self.settings or self.outcomes.get(key) != "testing":
             return
-        if kind == "completed" and payload.get("recommendation") == "merge":
+        if kind == "completed" and payload.get("recommendation") == Advice.MERGE:
             self.outcomes[key] = "recommended"
             self._keep()
             validators = self.adoption.by_improvement.get(key, set())

@@ -42,7 +42,7 @@ from ..router.costs import Ledger
 from ..router.layers import Layer
 from ..router.learning import Learner
 from ..router.policy import EnergyState
-from ..router.routing import Attempt, Decision, Outcome, Router
+from ..router.routing import Attempt, Decision, Recorded, Router
 from ..router.settings import RouterSettings
 from ..router.store import RouterStore
 from ..runtime import (
@@ -323,7 +323,7 @@ class RouterActor(Actor):
         outcome = self.router.record(pending.decision, pending.attempts)
         self.send(pending.reply_to, self._result(pending.decision, pending.decision_us, pending.attempts, outcome))
 
-    def _result(self, decision: Decision, decision_us: float, attempts: list[Attempt], outcome: Outcome) -> RouteResult:
+    def _result(self, decision: Decision, decision_us: float, attempts: list[Attempt], outcome: Recorded) -> RouteResult:
         self.unsaved += 1
         if outcome.changes or self.unsaved >= self.settings.persist_every:
             self._save("; ".join(outcome.changes) or f"{self.unsaved} routed tasks")

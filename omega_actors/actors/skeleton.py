@@ -37,7 +37,7 @@ from ..skeleton.extract import unpack
 from ..skeleton.reader import DEFAULT_MAX_FILE_BYTES, read
 from ..skeleton.schedule import Batch, Finished, Limits, Schedule
 from ..skeleton.sources import PackageSource
-from ..skeleton.store import Job, Outcome, SkeletonStore
+from ..skeleton.store import FileOutcome, FileStatus, Job, SkeletonStore
 from ..skeleton.writer import StoreWriter
 
 COORDINATOR = "skeleton.coordinator"
@@ -63,7 +63,7 @@ class WorkDone:
     run: int
     batch_id: int
     worker: str
-    outcomes: tuple[Outcome, ...]
+    outcomes: tuple[FileOutcome, ...]
     cpu_seconds: float
 
 
@@ -242,15 +242,15 @@ class Coordinator(Actor):
     def _apply(self, finished: Finished) -> None:
         run = self.run
         assert run is not None
-        by_package: dict[str, tuple[list[Job], list[Outcome]]] = {}
+        by_package: dict[str, tuple[list[Job], list[FileOutcome]]] = {}
         for job, outcome in finished.outcomes:
             jobs, outcomes = by_package.setdefault(job.package, ([], []))
             jobs.append(job)
             outcomes.append(outcome)
-            run.progress["failed"] += outcome.status == "failed"
+            run.progress["failed"] += outcome.status == FileStatus.FAILED
         for package, (jobs, outcomes) in by_package.items():
             run.store.submit(SkeletonStore.record, run.ids[package], jobs, outcomes)
-            if any(outcome.status != "same" for outcome in outcomes):
+            if any(outcome.status != FileStatus.SAME for outcome in outcomes):
                 run.changed.add(package)
         for package in finished.packages:
             run.store.submit(SkeletonStore.finish, run.ids[package], package in run.changed)
@@ -271,16 +271,16 @@ class Coordinator(Actor):
             self.run.store.close()
 
 
-def _checked(outcome: object, count: Any) -> Outcome:
+def _checked(outcome: object, count: Any) -> FileOutcome:
     """An outcome as the store needs it; anything else fails its file rather than the run or the store."""
-    if isinstance(outcome, Outcome) and isinstance(outcome.relpath, str) and isinstance(outcome.sha256, str):
+    if isinstance(outcome, FileOutcome) and isinstance(outcome.relpath, str) and isinstance(outcome.sha256, str):
         status, record = outcome.status, outcome.record
-        if (status == "ok" and isinstance(record, bytes) and _readable(record)) or (
-                status in ("failed", "same") and record is None and isinstance(outcome.reason, (str, type(None)))):
+        if (status == FileStatus.OK and isinstance(record, bytes) and _readable(record)) or (
+                status in (FileStatus.FAILED, FileStatus.SAME) and record is None and isinstance(outcome.reason, (str, type(None)))):
             return outcome
     count("malformed_outcomes")
     relpath = getattr(outcome, "relpath", None)
-    return Outcome(relpath if isinstance(relpath, str) else "", "failed", "", reason="malformed outcome from its worker")
+    return FileOutcome(relpath if isinstance(relpath, str) else "", FileStatus.FAILED, "", reason="malformed outcome from its worker")
 
 
 def _readable(record: bytes) -> bool:

@@ -21,13 +21,11 @@ from typing import Any
 
 from ..actors.providers import PROVIDER_CLASSES, running_layers
 from ..actors.router import Route, RouterActor, RouteResult
-from ..errors import RouterInputError
 from ..router.settings import RouterSettings
 from ..runtime import (
     Backoff,
     ChildSpec,
     Config,
-    Refused,
     Runtime,
     Start,
     Strategy,
@@ -86,8 +84,6 @@ def route_once(config: Config, route: Route, base: str | None = None) -> RouteRe
     tree = SupervisorSpec(children=(router_spec(table, state_dir=str(state_dir(config, table))),))
     patience = sum(layer.timeout for layer in settings.layers.values()) + 10.0  # every layer may time out once
     with Runtime.start(tree, system) as runtime:
-        reply = runtime.ask("router", route, timeout=patience)
-    if isinstance(reply, Refused):  # a task the router will not take: empty, over-long, a bad energy state
-        raise RouterInputError(f"the router refused the task: {reply.reason}")
-    result: RouteResult = reply
+        # A task the router will not take (empty, over-long, a bad energy state) comes back Refused: a DeliveryError.
+        result: RouteResult = runtime.ask("router", route, timeout=patience)
     return result

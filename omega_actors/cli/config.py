@@ -23,7 +23,7 @@ from typing import Any
 from ..app.router import router_table
 from ..app.running import attach_reloader
 from ..errors import OmegaError
-from ..reload import Outcome, reload_settings, state_path
+from ..reload import ChangeOutcome, ChangeStatus, reload_settings, state_path
 from ..reload.apply import files_to_apply
 from ..runtime import load_config
 from ..storage.state_repository import StateRepository
@@ -84,7 +84,7 @@ def roll_back(args: argparse.Namespace) -> int:
     return _report(outcome, args.json)
 
 
-def _report(outcome: Outcome, as_json: bool) -> int:
+def _report(outcome: ChangeOutcome, as_json: bool) -> int:
     if as_json:
         print(json.dumps(outcome.to_dict()))
     else:
@@ -92,7 +92,7 @@ def _report(outcome: Outcome, as_json: bool) -> int:
         print(f"{outcome.status} {commit}" + (f": {outcome.reason}" if outcome.reason else ""))
         for change in outcome.changes:
             print(f"  {change}")
-    return {"applied": 0, "unchanged": 0, "rolled_back": 1}.get(outcome.status, 2)
+    return {ChangeStatus.APPLIED: 0, ChangeStatus.UNCHANGED: 0, ChangeStatus.ROLLED_BACK: 1}.get(outcome.status, 2)
 
 
 def show_history(args: argparse.Namespace) -> int:

@@ -41,6 +41,7 @@ import numpy as np
 from omega_actors.federation.wire import (
     PULL_CAP,
     RATE_STEPS,
+    FrameVerdict,
     Kind,
     WireError,
     _check_device,
@@ -111,9 +112,9 @@ def decode_pull_request(body: bytes) -> PullRequest:
     _check_device(device)
     _check_cohort(cohort)
     if isinstance(have, bool) or not isinstance(have, int) or not 0 <= have < 1 << 63:
-        raise WireError("range", f"have must be a whole number >= 0; got {have!r}")
+        raise WireError(FrameVerdict.RANGE, f"have must be a whole number >= 0; got {have!r}")
     if isinstance(page, bool) or not isinstance(page, int) or not 0 <= page < MAX_PAGES:
-        raise WireError("range", f"page must be a whole number from 0 to {MAX_PAGES - 1}; got {page!r}")
+        raise WireError(FrameVerdict.RANGE, f"page must be a whole number from 0 to {MAX_PAGES - 1}; got {page!r}")
     return PullRequest(device, cohort, have, page)
 
 
@@ -155,7 +156,7 @@ def encode_pages(cohort: str, version: int, patterns: np.ndarray, cap: int = PUL
     # An empty release is one empty page over every id: it clears what devices held.
     chunks = [ordered[start:start + per_page] for start in range(0, len(ordered), per_page)] or [ordered]
     if len(chunks) + 1 > MAX_PAGES:
-        raise WireError("oversize", f"{len(ordered)} patterns need more than {MAX_PAGES} pages")
+        raise WireError(FrameVerdict.OVERSIZE, f"{len(ordered)} patterns need more than {MAX_PAGES} pages")
     bounds = [0] + [int(chunk["pattern"][0]) for chunk in chunks[1:]] + [1 << 32]
     return [
         msgpack.packb([cohort, version, _pattern_records(chunk).tobytes(), b"", page + 1, len(chunks) + 1,
@@ -183,7 +184,7 @@ def _record_budget(cohort: str, version: int, cap: int) -> int:
     header = len(msgpack.packb([cohort, version, b"", b"", MAX_PAGES, MAX_PAGES, 1 << 32, 1 << 32], use_bin_type=True))
     budget = cap - FRAME_SLACK - header - 6  # the two bin headers may grow by 3 bytes each
     if budget < 0:
-        raise WireError("oversize", f"a pull cap of {cap} bytes leaves no room for records")
+        raise WireError(FrameVerdict.OVERSIZE, f"a pull cap of {cap} bytes leaves no room for records")
     return budget
 
 
@@ -199,7 +200,7 @@ def bundle_frame(body: bytes, key: bytes, cap: int = PULL_CAP) -> bytes:
     """A prebuilt body, signed for one device."""
     frame = _frame(Kind.BUNDLE, body, key)
     if len(frame) > cap:
-        raise WireError("oversize", f"bundle of {len(frame)} bytes exceeds the cap of {cap}")
+        raise WireError(FrameVerdict.OVERSIZE, f"bundle of {len(frame)} bytes exceeds the cap of {cap}")
     return frame
 
 
@@ -208,26 +209,26 @@ def decode_bundle(frame: bytes, key: bytes, cap: int = PULL_CAP) -> Bundle:
     kind, body, mac = split_frame(frame, cap)
     verify(kind, body, mac, key)
     if kind is not Kind.BUNDLE:
-        raise WireError("kind", f"expected a bundle; got {kind.name}")
+        raise WireError(FrameVerdict.KIND, f"expected a bundle; got {kind.name}")
     cohort, version, patterns, trends, page, pages, lo, hi = _decode_body(body, 8)
     _check_cohort(cohort)
     if isinstance(version, bool) or not isinstance(version, int) or version < 0:
-        raise WireError("range", f"bundle version must be a whole number >= 0; got {version!r}")
+        raise WireError(FrameVerdict.RANGE, f"bundle version must be a whole number >= 0; got {version!r}")
     _check_page(page, pages, lo, hi)
     if patterns is None and trends is None:
         return Bundle(cohort, version, None, None, page=page, pages=pages)
     if not isinstance(patterns, bytes) or not isinstance(trends, bytes):
-        raise WireError("malformed", "patterns and trends are bin fields")
+        raise WireError(FrameVerdict.MALFORMED, "patterns and trends are bin fields")
     if len(patterns) % PATTERN_RECORD.itemsize or len(trends) % TREND_RECORD.itemsize:
-        raise WireError("malformed", "bundle records have the wrong width")
+        raise WireError(FrameVerdict.MALFORMED, "bundle records have the wrong width")
     rows = np.frombuffer(patterns, PATTERN_RECORD)
     trend_rows = np.frombuffer(trends, TREND_RECORD)
     if (rows["rate_q"] > RATE_STEPS).any() or (trend_rows["score_q"] > RATE_STEPS).any():
-        raise WireError("range", f"a quantized value above {RATE_STEPS}")
+        raise WireError(FrameVerdict.RANGE, f"a quantized value above {RATE_STEPS}")
     if page > 0 and len(rows) and ((rows["id"][1:] <= rows["id"][:-1]).any() or rows["id"][0] < lo or rows["id"][-1] >= hi):
-        raise WireError("malformed", "a page's records must be in ascending id order inside its range")
+        raise WireError(FrameVerdict.MALFORMED, "a page's records must be in ascending id order inside its range")
     if page == 0 and len(np.unique(rows["id"])) != len(rows):
-        raise WireError("duplicate_pattern", "a pattern id appears twice in the headline page")
+        raise WireError(FrameVerdict.DUPLICATE_PATTERN, "a pattern id appears twice in the headline page")
     if page > 0:  # a table page: read as one array, not as dicts of a thousand entries
         return Bundle(cohort, version, {}, {}, {}, page, pages, lo, hi, rows)
     return Bundle(
@@ -242,15 +243,15 @@ def decode_bundle(frame: bytes, key: bytes, cap: int = PULL_CAP) -> Bundle:
 def _check_page(page: object, pages: object, lo: object, hi: object) -> None:
     numbers = (page, pages, lo, hi)
     if any(isinstance(n, bool) or not isinstance(n, int) for n in numbers):
-        raise WireError("malformed", "page, pages, lo and hi are whole numbers")
+        raise WireError(FrameVerdict.MALFORMED, "page, pages, lo and hi are whole numbers")
     assert isinstance(page, int) and isinstance(pages, int) and isinstance(lo, int) and isinstance(hi, int)
     if not (1 <= pages <= MAX_PAGES and 0 <= page < pages and 0 <= lo <= hi <= 1 << 32):
-        raise WireError("range", f"page {page} of {pages} over [{lo}, {hi}) is not a page")
+        raise WireError(FrameVerdict.RANGE, f"page {page} of {pages} over [{lo}, {hi}) is not a page")
 
 
 def _check_cohort(cohort: object) -> None:
     if not isinstance(cohort, str) or not 1 <= len(cohort) <= MAX_COHORT:
-        raise WireError("malformed", f"cohort must be a string of 1-{MAX_COHORT} characters")
+        raise WireError(FrameVerdict.MALFORMED, f"cohort must be a string of 1-{MAX_COHORT} characters")
 
 
 __all__ = [

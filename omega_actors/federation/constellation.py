@@ -40,6 +40,7 @@ from omega_actors.federation.shard import AGGREGATE, ShardState, Weighting
 from omega_actors.federation.wire import (
     MAX_DEVICE_ID,
     PUSH_CAP,
+    FrameVerdict,
     Kind,
     Refusal,
     WireError,
@@ -128,34 +129,39 @@ def stored_devices(store: ConstellationStore) -> list[Device]:
     return [Device(name, index, key, quality) for name, index, key, quality in store.devices()]
 
 
+def pull_counter(verdict: FrameVerdict) -> str:
+    """The counter a pull's verdict is counted under: ``pulls``, or ``pull_<reason>``."""
+    return "pulls" if verdict is FrameVerdict.ACCEPTED else f"pull_{verdict}"
+
+
 def answer_pull(frame: bytes, devices: Mapping[str, Device], store: ConstellationStore,
-                settings: ConstellationSettings) -> tuple[bytes | None, str]:
-    """One pull request's signed answer (None: the sender cannot be told) and what happened, for counting."""
+                settings: ConstellationSettings) -> tuple[bytes | None, FrameVerdict]:
+    """One pull request's signed answer (None: the sender cannot be told) and what became of it."""
     device: Device | None = None
     try:
         kind, body, mac = split_frame(frame, settings.push_cap)
         if kind is not Kind.PULL:
-            raise WireError("kind", f"expected a pull; got {kind.name}")
+            raise WireError(FrameVerdict.KIND, f"expected a pull; got {kind.name}")
         device = devices.get(pull_device(body))
         if device is None:
-            raise WireError("unknown_device", "not enrolled")
+            raise WireError(FrameVerdict.UNKNOWN_DEVICE, "not enrolled")
         verify(kind, body, mac, device.key)
         request = decode_pull_request(body)
         if request.cohort != settings.cohort:
-            raise WireError("range", f"unknown cohort {request.cohort!r}")
+            raise WireError(FrameVerdict.RANGE, f"unknown cohort {request.cohort!r}")
         stored = store.bundle(page_key(request.cohort, request.page))
         if stored is None:
-            raise WireError("unavailable" if request.page == 0 else "range", f"no page {request.page} published")
+            raise WireError(FrameVerdict.UNAVAILABLE if request.page == 0 else "range", f"no page {request.page} published")
         version, bundle_body = stored
         if request.have == version:
             bundle_body = unchanged_body(request.cohort, version, request.page, body_pages(bundle_body))
         body = bundle_body
         # A bundle stored under a larger pull cap than today's is refused here, not sent oversize.
-        return bundle_frame(body, device.key, settings.publish.pull_cap), "pulls"
+        return bundle_frame(body, device.key, settings.publish.pull_cap), FrameVerdict.ACCEPTED
     except WireError as exc:
-        if device is None or exc.reason == "signature":
-            return None, f"pull_{exc.reason}"
-        return encode_refusal(Refusal(exc.reason), device.key), f"pull_{exc.reason}"
+        if device is None or exc.reason is FrameVerdict.SIGNATURE:
+            return None, exc.reason
+        return encode_refusal(Refusal(exc.reason), device.key), exc.reason
 
 
 class Publishing:
@@ -224,7 +230,7 @@ class Constellation:
             if len(rows):
                 writer.commit(self._batch, rows)
         for outcome in batch.outcomes:
-            if outcome.verdict not in ("accepted", "replay"):  # counted by the ingest
+            if outcome.verdict not in (FrameVerdict.ACCEPTED, FrameVerdict.REPLAY):  # counted by the ingest
                 log.info("refused a push (%s) from %s", outcome.verdict, outcome.device.name if outcome.device else "an unknown sender")
         return self.ingest.committed(batch)
 
@@ -242,7 +248,7 @@ class Constellation:
 
     def pull(self, frame: bytes) -> bytes | None:
         reply, verdict = answer_pull(frame, self.ingest.devices, self.store, self.settings)
-        self.counts[verdict] += 1
+        self.counts[pull_counter(verdict)] += 1
         return reply
 
     def stats(self) -> dict[str, int]:

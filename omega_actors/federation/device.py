@@ -35,6 +35,7 @@ from omega_actors.federation.wire import (
     PULL_CAP,
     PUSH_CAP,
     Ack,
+    FrameVerdict,
     WireError,
     decode_reply,
     pattern_id,
@@ -60,14 +61,15 @@ class SyncSettings:
 
         checks = (
             ("interval_min", positive(self.interval_min), "a number of seconds > 0"),
-            ("interval_max", positive(self.interval_max) and self.interval_max >= self.interval_min,
+            ("interval_max", positive(self.interval_max) and (not positive(self.interval_min) or self.interval_max >= self.interval_min),
              "a number of seconds >= interval_min"),
-            ("threshold", isinstance(self.threshold, (int, float)) and 0 <= self.threshold < 1, "a number in [0, 1)"),
+            ("threshold", not isinstance(self.threshold, bool) and isinstance(self.threshold, (int, float)) and 0 <= self.threshold < 1,
+             "a number in [0, 1)"),
             ("push_cap", isinstance(self.push_cap, int) and 64 <= self.push_cap <= 1 << 16, "a whole number from 64 to 65536"),
             ("pull_cap", isinstance(self.pull_cap, int) and 256 <= self.pull_cap <= 1 << 20, "a whole number from 256 to 1048576"),
             ("timeout", positive(self.timeout), "a number of seconds > 0"),
             ("backoff_base", positive(self.backoff_base), "a number of seconds > 0"),
-            ("backoff_max", positive(self.backoff_max) and self.backoff_max >= self.backoff_base,
+            ("backoff_max", positive(self.backoff_max) and (not positive(self.backoff_base) or self.backoff_max >= self.backoff_base),
              "a number of seconds >= backoff_base"),
             ("max_in_flight", isinstance(self.max_in_flight, int) and self.max_in_flight >= 1, "a whole number >= 1"),
             ("cohort", isinstance(self.cohort, str) and 1 <= len(self.cohort) <= 64, "a string of 1-64 characters"),
@@ -126,7 +128,7 @@ class SyncSession:
         if isinstance(answer, Ack):
             return True if answer.seq == self.builder.seq else None
         self._count(f"refused_{answer.reason}")
-        if answer.reason == "replay":
+        if answer.reason is FrameVerdict.REPLAY:
             # Our count fell behind the constellation's (a reset, a restore): jump past it. The values stay
             # pending, since a replay is never taken as committed, and go again under the next number.
             self.builder.seq = max(self.builder.seq, answer.seq)

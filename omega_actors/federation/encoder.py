@@ -23,6 +23,7 @@ from omega_actors.federation.wire import (
     PUSH_CAP,
     RECORD,
     Ack,
+    FrameVerdict,
     PatternStat,
     Push,
     WireError,
@@ -76,7 +77,7 @@ class PushBuilder:
     def acknowledged(self, ack: Ack) -> None:
         """The constellation committed push ``ack.seq``: its values need not travel again."""
         if ack.device != self.device:
-            raise WireError("unknown_device", f"an ack for {ack.device!r} reached {self.device!r}")
+            raise WireError(FrameVerdict.UNKNOWN_DEVICE, f"an ack for {ack.device!r} reached {self.device!r}")
         carried = self.in_flight.pop(ack.seq, None)
         if carried:
             self.acked.update(carried)

@@ -43,6 +43,7 @@ from omega_actors.federation.wire import (
     RECORD,
     SCHEMA_VERSION,
     Ack,
+    FrameVerdict,
     Kind,
     Refusal,
     encode_ack,
@@ -117,17 +118,17 @@ class Device:
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
-    """What became of one frame: ``accepted``, ``replay``, or a refusal reason."""
+class PushOutcome:
+    """What became of one push frame: accepted, a replay, or refused for a reason."""
 
-    verdict: str
+    verdict: FrameVerdict
     device: Device | None = None
     seq: int = 0
 
 
 @dataclass
 class DecodedBatch:
-    outcomes: list[Outcome]
+    outcomes: list[PushOutcome]
     rows: np.ndarray  # ROW, accepted frames only
 
     def by_shard(self, shards: int) -> list[np.ndarray]:
@@ -163,7 +164,7 @@ class Ingest:
                         self.last_seq[device] = seq
 
     def decode(self, frames: Sequence[bytes]) -> DecodedBatch:
-        outcomes: list[Outcome] = []
+        outcomes: list[PushOutcome] = []
         blobs: list[bytes] = []
         accepted: list[int] = []  # positions in outcomes of frames whose records are in blobs
         devices: list[int] = []
@@ -187,68 +188,68 @@ class Ingest:
             device = outcome.device
             if device is None:
                 replies.append(None)  # no key to sign with: the sender is not known
-            elif outcome.verdict == "accepted":
+            elif outcome.verdict is FrameVerdict.ACCEPTED:
                 if outcome.seq > self.last_seq.get(device.index, 0):
                     self.last_seq[device.index] = outcome.seq
                 replies.append(encode_ack(Ack(device.name, outcome.seq), device.key))
-            elif outcome.verdict == "replay":
-                replies.append(encode_refusal(Refusal("replay", self.last_seq.get(device.index, 0)), device.key))
+            elif outcome.verdict is FrameVerdict.REPLAY:
+                replies.append(encode_refusal(Refusal(FrameVerdict.REPLAY, self.last_seq.get(device.index, 0)), device.key))
             else:
                 replies.append(encode_refusal(Refusal(outcome.verdict), device.key))
         return replies
 
     # One frame: only the per-frame work, and no exception escapes.
 
-    def _frame(self, frame: bytes) -> tuple[Outcome, bytes | None]:
+    def _frame(self, frame: bytes) -> tuple[PushOutcome, bytes | None]:
         if not isinstance(frame, (bytes, bytearray)):
-            return Outcome("malformed"), None
+            return PushOutcome(FrameVerdict.MALFORMED), None
         if len(frame) > self.cap:
-            return Outcome("oversize"), None
+            return PushOutcome(FrameVerdict.OVERSIZE), None
         frame = bytes(frame)
         outer = self._outer(frame)
-        if isinstance(outer, Outcome):
+        if isinstance(outer, PushOutcome):
             return outer, None
         version, kind, body, mac = outer
         if type(version) is not int or version != SCHEMA_VERSION:
-            return Outcome("version"), None
+            return PushOutcome(FrameVerdict.VERSION), None
         if type(kind) is not int or kind != Kind.PUSH:
-            return Outcome("kind"), None
+            return PushOutcome(FrameVerdict.KIND), None
         if type(body) is not bytes or type(mac) is not bytes:
-            return Outcome("malformed"), None
+            return PushOutcome(FrameVerdict.MALFORMED), None
         fields = _body(body)
         if fields is None:
-            return Outcome("malformed"), None
+            return PushOutcome(FrameVerdict.MALFORMED), None
         name, seq, blob = fields
         if type(name) is not str or not 1 <= len(name) <= MAX_DEVICE_ID:
-            return Outcome("malformed"), None
+            return PushOutcome(FrameVerdict.MALFORMED), None
         device = self.devices.get(name)
         if device is None:
-            return Outcome("unknown_device"), None
+            return PushOutcome(FrameVerdict.UNKNOWN_DEVICE), None
         expected = hashlib.blake2b(_PUSH_PREFIX + body, key=device.key, digest_size=MAC_BYTES).digest()
         if len(mac) != MAC_BYTES or not hmac.compare_digest(mac, expected):
-            return Outcome("signature"), None  # not answered: the reply would be signed for an impostor
+            return PushOutcome(FrameVerdict.SIGNATURE), None  # not answered: the reply would be signed for an impostor
         if type(seq) is not int or not 1 <= seq < 1 << 63:
-            return Outcome("range", device), None
+            return PushOutcome(FrameVerdict.RANGE, device), None
         if type(blob) is not bytes or len(blob) % RECORD.itemsize:
-            return Outcome("malformed", device, seq), None
+            return PushOutcome(FrameVerdict.MALFORMED, device, seq), None
         last = self.last_seq.get(device.index, 0)
         if seq <= last:
-            return Outcome("replay", device, seq), None
+            return PushOutcome(FrameVerdict.REPLAY, device, seq), None
         if seq > last + 1:
             self.counts["gap"] += 1
-        return Outcome("accepted", device, seq), blob
+        return PushOutcome(FrameVerdict.ACCEPTED, device, seq), blob
 
-    def _outer(self, frame: bytes) -> list | Outcome:
+    def _outer(self, frame: bytes) -> list | PushOutcome:
         try:
             outer = msgpack.unpackb(frame, raw=False, max_bin_len=self.cap, max_str_len=self.cap,
                                     max_array_len=8, max_map_len=0, max_ext_len=0)
         except _DECODE_ERRORS:
-            return Outcome("malformed")
+            return PushOutcome(FrameVerdict.MALFORMED)
         if type(outer) is not list or len(outer) != 4:
-            return Outcome("malformed")
+            return PushOutcome(FrameVerdict.MALFORMED)
         return outer
 
-    def _rows(self, outcomes: list[Outcome], accepted: list[int], blobs: list[bytes], device_list: list[int],
+    def _rows(self, outcomes: list[PushOutcome], accepted: list[int], blobs: list[bytes], device_list: list[int],
               seq_list: list[int]) -> np.ndarray:
         """All accepted frames' records as ROW; frames with a bad record are refused whole."""
         if not blobs:
@@ -270,7 +271,7 @@ class Ingest:
                     bad.setdefault(position, reason)
         for position, reason in bad.items():
             at = accepted[position]
-            outcomes[at] = Outcome(reason, outcomes[at].device, outcomes[at].seq)
+            outcomes[at] = PushOutcome(reason, outcomes[at].device, outcomes[at].seq)
         devices, seqs = np.array(device_list, np.uint32), np.array(seq_list, np.uint64)
         if bad:  # rare: only then pay for masking every column
             keep = ~np.isin(frame_of, np.fromiter(bad, np.int64, len(bad)))

@@ -52,13 +52,16 @@ class PublishSettings:
     pull_cap: int = PULL_CAP
 
     def __post_init__(self) -> None:
+        def number(value: object) -> bool:  # checked first: a comparison with a string would raise TypeError
+            return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+
         checks = (
-            ("alpha", 0 < self.alpha <= 1, "in (0, 1]"),
-            ("min_rise", 0 <= self.min_rise < 1, "in [0, 1)"),
-            ("rise_scale", self.rise_scale > 0, "> 0"),
+            ("alpha", number(self.alpha) and 0 < self.alpha <= 1, "in (0, 1]"),
+            ("min_rise", number(self.min_rise) and 0 <= self.min_rise < 1, "in [0, 1)"),
+            ("rise_scale", number(self.rise_scale) and self.rise_scale > 0, "> 0"),
             ("warmup", isinstance(self.warmup, int) and self.warmup >= 0, "a whole number >= 0"),
-            ("epsilon", self.epsilon is None or (math.isfinite(self.epsilon) and self.epsilon > 0), "> 0, or unset"),
-            ("max_epsilon", math.isfinite(self.max_epsilon) and self.max_epsilon > 0, "> 0"),
+            ("epsilon", self.epsilon is None or (number(self.epsilon) and self.epsilon > 0), "> 0, or unset"),
+            ("max_epsilon", number(self.max_epsilon) and self.max_epsilon > 0, "> 0"),
             ("pull_cap", isinstance(self.pull_cap, int) and 256 <= self.pull_cap <= 1 << 20, "from 256 to 1048576"),
         )
         for name, ok, accepted in checks:

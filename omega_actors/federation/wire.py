@@ -49,16 +49,29 @@ PULL_CAP = 5120
 MAX_DEVICE_ID = 64
 RATE_STEPS = 255
 
-REASONS = (
-    "malformed", "version", "kind", "oversize", "signature", "unknown_device",
-    "range", "replay", "duplicate_pattern", "unavailable",
-)
+class FrameVerdict(enum.StrEnum):
+    """What became of a frame: accepted, or the reason it was refused (the values are counter names)."""
+
+    ACCEPTED = "accepted"
+    MALFORMED = "malformed"
+    VERSION = "version"
+    KIND = "kind"
+    OVERSIZE = "oversize"
+    SIGNATURE = "signature"
+    UNKNOWN_DEVICE = "unknown_device"
+    RANGE = "range"
+    REPLAY = "replay"
+    DUPLICATE_PATTERN = "duplicate_pattern"
+    UNAVAILABLE = "unavailable"
+
+
+REASONS = tuple(verdict for verdict in FrameVerdict if verdict is not FrameVerdict.ACCEPTED)
 
 
 class WireError(Exception):
     """A frame was refused. ``reason`` is one of :data:`REASONS`."""
 
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: FrameVerdict, detail: str) -> None:
         assert reason in REASONS, reason
         self.reason = reason
         super().__init__(f"{reason}: {detail}")
@@ -79,7 +92,7 @@ def pattern_id(key: str) -> int:
 
 def quantize(rate: float) -> int:
     if not (isinstance(rate, (int, float)) and 0.0 <= rate <= 1.0):
-        raise WireError("range", f"a success rate must be a number in [0, 1]; got {rate!r}")
+        raise WireError(FrameVerdict.RANGE, f"a success rate must be a number in [0, 1]; got {rate!r}")
     return round(rate * RATE_STEPS)
 
 
@@ -97,11 +110,11 @@ class PatternStat:
 
     def __post_init__(self) -> None:
         if not 0 <= self.id < 1 << 32:
-            raise WireError("range", f"pattern id must fit in 4 bytes; got {self.id!r}")
+            raise WireError(FrameVerdict.RANGE, f"pattern id must fit in 4 bytes; got {self.id!r}")
         if not 1 <= self.trials <= MAX_TRIALS:
-            raise WireError("range", f"trials must be from 1 to {MAX_TRIALS}; got {self.trials!r}")
+            raise WireError(FrameVerdict.RANGE, f"trials must be from 1 to {MAX_TRIALS}; got {self.trials!r}")
         if not 0 <= self.rate_q <= RATE_STEPS:
-            raise WireError("range", f"rate_q must be from 0 to {RATE_STEPS}; got {self.rate_q!r}")
+            raise WireError(FrameVerdict.RANGE, f"rate_q must be from 0 to {RATE_STEPS}; got {self.rate_q!r}")
 
     @property
     def rate(self) -> float:
@@ -129,7 +142,7 @@ class Refusal:
     that lost its own count (a reset, a restored backup) jumps past it instead of being refused forever.
     """
 
-    reason: str
+    reason: FrameVerdict
     seq: int = 0
 
 
@@ -148,17 +161,17 @@ def pack_patterns(patterns: Iterable[PatternStat]) -> bytes:
 def unpack_arrays(blob: bytes) -> np.ndarray:
     """The records of a push as one structured array (id, trials, rate_q), checked."""
     if len(blob) % RECORD.itemsize:
-        raise WireError("malformed", f"pattern records are {RECORD.itemsize} bytes each; got {len(blob)} bytes")
+        raise WireError(FrameVerdict.MALFORMED, f"pattern records are {RECORD.itemsize} bytes each; got {len(blob)} bytes")
     records = np.frombuffer(blob, dtype=RECORD)
     if (records["trials"] == 0).any():
-        raise WireError("range", "a pattern with 0 trials")
+        raise WireError(FrameVerdict.RANGE, "a pattern with 0 trials")
     if (records["rate_q"] > RATE_STEPS).any():
-        raise WireError("range", f"rate_q above {RATE_STEPS}")
+        raise WireError(FrameVerdict.RANGE, f"rate_q above {RATE_STEPS}")
     ids = records["id"]
     if (ids[1:] == ids[:-1]).any():
-        raise WireError("duplicate_pattern", "a pattern id appears twice")
+        raise WireError(FrameVerdict.DUPLICATE_PATTERN, "a pattern id appears twice")
     if (ids[1:] < ids[:-1]).any():
-        raise WireError("malformed", "pattern records are not in ascending id order")
+        raise WireError(FrameVerdict.MALFORMED, "pattern records are not in ascending id order")
     return records
 
 
@@ -187,7 +200,7 @@ def encode_push(push: Push, key: bytes, cap: int = PUSH_CAP) -> bytes:
     body = msgpack.packb([push.device, push.seq, pack_patterns(push.patterns)], use_bin_type=True)
     frame = _frame(Kind.PUSH, body, key)
     if len(frame) > cap:
-        raise WireError("oversize", f"push of {len(frame)} bytes exceeds the cap of {cap}")
+        raise WireError(FrameVerdict.OVERSIZE, f"push of {len(frame)} bytes exceeds the cap of {cap}")
     return frame
 
 
@@ -199,23 +212,23 @@ def push_overhead(device: str, seq: int) -> int:
 def split_frame(frame: bytes, cap: int) -> tuple[Kind, bytes, bytes]:
     """The outer array: (kind, body bytes, mac), checked for shape, version and size only."""
     if not isinstance(frame, (bytes, bytearray)):
-        raise WireError("malformed", f"a frame is bytes; got {type(frame).__name__}")
+        raise WireError(FrameVerdict.MALFORMED, f"a frame is bytes; got {type(frame).__name__}")
     if len(frame) > cap:
-        raise WireError("oversize", f"frame of {len(frame)} bytes exceeds the cap of {cap}")
+        raise WireError(FrameVerdict.OVERSIZE, f"frame of {len(frame)} bytes exceeds the cap of {cap}")
     try:
         outer = msgpack.unpackb(bytes(frame), raw=False, use_list=True, strict_map_key=True,
                                 max_bin_len=cap, max_str_len=cap, max_array_len=8, max_map_len=0, max_ext_len=0)
     except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
-        raise WireError("malformed", f"not one msgpack value ({type(exc).__name__})") from None
+        raise WireError(FrameVerdict.MALFORMED, f"not one msgpack value ({type(exc).__name__})") from None
     if not isinstance(outer, list) or len(outer) != 4:
-        raise WireError("malformed", "a frame is [version, kind, body, mac]")
+        raise WireError(FrameVerdict.MALFORMED, "a frame is [version, kind, body, mac]")
     version, kind, body, mac = outer
     if version != SCHEMA_VERSION or isinstance(version, bool):
-        raise WireError("version", f"schema version {version!r} is not {SCHEMA_VERSION}")
+        raise WireError(FrameVerdict.VERSION, f"schema version {version!r} is not {SCHEMA_VERSION}")
     if isinstance(kind, bool) or not isinstance(kind, int) or kind not in {k.value for k in Kind}:
-        raise WireError("kind", f"unknown frame kind {kind!r}")
+        raise WireError(FrameVerdict.KIND, f"unknown frame kind {kind!r}")
     if not isinstance(body, bytes) or not isinstance(mac, bytes):
-        raise WireError("malformed", "body and mac are bin fields")
+        raise WireError(FrameVerdict.MALFORMED, "body and mac are bin fields")
     return Kind(kind), body, mac
 
 
@@ -228,7 +241,7 @@ def push_device(body: bytes) -> str:
 
 def verify(kind: Kind, body: bytes, mac: bytes, key: bytes) -> None:
     if len(mac) != MAC_BYTES or not hmac.compare_digest(mac, _mac(key, kind, body)):
-        raise WireError("signature", "the MAC does not match the device's key")
+        raise WireError(FrameVerdict.SIGNATURE, "the MAC does not match the device's key")
 
 
 def decode_push_body(body: bytes) -> Push:
@@ -242,9 +255,9 @@ def decode_push_records(body: bytes) -> tuple[str, int, np.ndarray]:
     device, seq, blob = _decode_body(body, 3)
     _check_device(device)
     if isinstance(seq, bool) or not isinstance(seq, int) or not 1 <= seq < 1 << 63:
-        raise WireError("range", f"seq must be a whole number from 1; got {seq!r}")
+        raise WireError(FrameVerdict.RANGE, f"seq must be a whole number from 1; got {seq!r}")
     if not isinstance(blob, bytes):
-        raise WireError("malformed", "patterns are one bin field")
+        raise WireError(FrameVerdict.MALFORMED, "patterns are one bin field")
     return device, seq, unpack_arrays(blob)
 
 
@@ -253,15 +266,15 @@ def _decode_body(body: bytes, fields: int) -> list:
         value = msgpack.unpackb(body, raw=False, use_list=True, strict_map_key=True,
                                 max_array_len=fields, max_map_len=0, max_ext_len=0)
     except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
-        raise WireError("malformed", f"the body is not one msgpack value ({type(exc).__name__})") from None
+        raise WireError(FrameVerdict.MALFORMED, f"the body is not one msgpack value ({type(exc).__name__})") from None
     if not isinstance(value, list) or len(value) != fields:
-        raise WireError("malformed", f"the body is an array of {fields} fields")
+        raise WireError(FrameVerdict.MALFORMED, f"the body is an array of {fields} fields")
     return value
 
 
 def _check_device(device: object) -> None:
     if not isinstance(device, str) or not 1 <= len(device) <= MAX_DEVICE_ID:
-        raise WireError("malformed", f"device must be a string of 1-{MAX_DEVICE_ID} characters")
+        raise WireError(FrameVerdict.MALFORMED, f"device must be a string of 1-{MAX_DEVICE_ID} characters")
 
 
 def encode_ack(ack: Ack, key: bytes) -> bytes:
@@ -280,13 +293,14 @@ def decode_reply(frame: bytes, key: bytes) -> Ack | Refusal:
         device, seq = _decode_body(body, 2)
         _check_device(device)
         if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1:
-            raise WireError("range", f"ack seq must be a whole number from 1; got {seq!r}")
+            raise WireError(FrameVerdict.RANGE, f"ack seq must be a whole number from 1; got {seq!r}")
         return Ack(device, seq)
     if kind is Kind.ERROR:
         reason, seq = _decode_body(body, 2)
         if reason not in REASONS:
-            raise WireError("malformed", f"unknown refusal reason {reason!r}")
+            raise WireError(FrameVerdict.MALFORMED, f"unknown refusal reason {reason!r}")
+        reason = FrameVerdict(reason)
         if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq < 1 << 63:
-            raise WireError("range", f"refusal seq must be a whole number >= 0; got {seq!r}")
+            raise WireError(FrameVerdict.RANGE, f"refusal seq must be a whole number >= 0; got {seq!r}")
         return Refusal(reason, seq)
-    raise WireError("kind", f"expected an ack or an error; got {kind.name}")
+    raise WireError(FrameVerdict.KIND, f"expected an ack or an error; got {kind.name}")

@@ -38,7 +38,7 @@ import numpy as np
 from ..errors import ConfigError, GenesisError
 from ..storage.state_repository import CONFIG_DIR
 from .database import ExperimentDatabase
-from .grading import JUNIT, RANKINGS, Measured, Verdict, grade, measure
+from .grading import JUNIT, RANKINGS, Advice, Grade, Measured, Verdict, grade, measure
 from .process import Limits, RunResult, run_limited, scrubbed_env
 from .request import ConfigChange, ExperimentRequest, PatchChange
 from .sandbox import Sandbox, Sandboxes, check_protected, patch_files, resolve_base
@@ -150,12 +150,12 @@ class Experiment:
             self.tampered = not self.sandboxes.verify(self._box().tree_id)
             if self.tampered:  # the shared export was written through a link: never reuse it, never merge
                 self.sandboxes.discard(self._box().tree_id)
-                self.verdict = replace(self.verdict, status="failed", recommendation="rollback",
+                self.verdict = replace(self.verdict, status=Grade.FAILED, recommendation=Advice.ROLLBACK,
                                        reasons=(*self.verdict.reasons, "the experiment changed the shared read-only files"))
 
     def conclude(self) -> None:
         verdict = self.verdict
-        if verdict is not None and verdict.recommendation == "merge":
+        if verdict is not None and verdict.recommendation is Advice.MERGE:
             with self._timed("merge_ms"):
                 self.merged = commit_on_branch(self.request, self.experiment_id, self._box().commit, self._summary())
         with self._timed("rollback_ms"):
@@ -172,7 +172,7 @@ class Experiment:
             self.box.remove()
 
     def outcome(self) -> dict[str, Any]:
-        verdict = self.verdict.to_dict() if self.verdict else {"status": "failed", "recommendation": "rollback"}
+        verdict = self.verdict.to_dict() if self.verdict else {"status": Grade.FAILED, "recommendation": Advice.ROLLBACK}
         logs = {name: result.tail(5) for name, result in self.results.items() if not result.ok}
         return {**verdict, "experiment_id": self.experiment_id, "requester": self.request.requester, "merged": self.merged,
                 "timings": dict(self.timings), "logs": logs, "shared_files_tampered": self.tampered,

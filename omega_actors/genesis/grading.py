@@ -28,6 +28,7 @@ outcomes from the JUnit report of tests the patch may not change.
 
 from __future__ import annotations
 
+import enum
 import json
 import math
 import xml.etree.ElementTree as ElementTree
@@ -59,10 +60,21 @@ class Measured:
         return {"tests": len(self.tests), "passed": passed, "metrics": dict(self.metrics), "problem": self.problem}
 
 
+class Grade(enum.StrEnum):
+    SUCCESS = "success"  # every target improved, nothing broke or regressed
+    PARTIAL_SUCCESS = "partial_success"  # some targets improved, nothing broke or regressed
+    FAILED = "failed"  # a test broke, a metric regressed, no target improved, or a run could not be measured
+
+
+class Advice(enum.StrEnum):
+    MERGE = "merge"
+    ROLLBACK = "rollback"
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    status: str  # success | partial_success | failed
-    recommendation: str  # merge | rollback
+    status: Grade
+    recommendation: Advice  # merge only on success
     reasons: tuple[str, ...]
     baseline: Mapping[str, float]
     candidate: Mapping[str, float]
@@ -150,7 +162,7 @@ def grade(baseline: Sequence[Measured], candidate: Measured, validation: Validat
     first, second = baseline
     for run, what in ((first, "the first baseline run"), (second, "the second baseline run"), (candidate, "the candidate")):
         if run.problem:
-            return _verdict("failed", [f"{what}: {run.problem}"], first, second, candidate, validation)
+            return _verdict(Grade.FAILED, [f"{what}: {run.problem}"], first, second, candidate, validation)
     flaky = sorted(test for test in set(first.tests) | set(second.tests) if first.tests.get(test) != second.tests.get(test))
     must_pass = sorted(test for test, outcome in first.tests.items() if outcome == "passed" and second.tests.get(test) == "passed")
     broken = tuple(test for test in must_pass if candidate.tests.get(test) != "passed")
@@ -164,20 +176,20 @@ def grade(baseline: Sequence[Measured], candidate: Measured, validation: Validat
     reasons += [f"{name} is noisy in the baseline (quarantined)" for name in noisy]
     reasons += [f"{name} did not improve ({changes[name]:+.1%})" for name in missed if name not in noisy]
     if broken or regressed or not improved:
-        status = "failed"
+        status = Grade.FAILED
     else:
-        status = "success" if not missed else "partial_success"
+        status = Grade.SUCCESS if not missed else Grade.PARTIAL_SUCCESS
     reasons += [f"{name} improved by {changes[name]:+.1%}" for name in improved]
     quarantined = tuple(flaky) + tuple(f"metric:{name}" for name in noisy)
     return _verdict(status, reasons, first, second, candidate, validation, changes, quarantined, broken)
 
 
-def _verdict(status: str, reasons: list[str], first: Measured, second: Measured, candidate: Measured, validation: Validation,
+def _verdict(status: Grade, reasons: list[str], first: Measured, second: Measured, candidate: Measured, validation: Validation,
              changes: Mapping[str, float] | None = None, quarantined: tuple[str, ...] = (), broken: tuple[str, ...] = ()) -> Verdict:
     base = {name: (first.metrics[name] + second.metrics[name]) / 2 for name in validation.metrics
             if name in first.metrics and name in second.metrics}  # fmt: skip
     details = {"runs": {"baseline": [first.to_dict(), second.to_dict()], "candidate": candidate.to_dict()}}
-    return Verdict(status, "merge" if status == "success" else "rollback", tuple(reasons), base, dict(candidate.metrics),
+    return Verdict(status, Advice.MERGE if status is Grade.SUCCESS else Advice.ROLLBACK, tuple(reasons), base, dict(candidate.metrics),
                    dict(changes or {}), quarantined, broken, details)  # fmt: skip
 
 

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .grading import Grade
 from .request import ExperimentRequest
 
 SCHEMA = """
@@ -46,7 +47,7 @@ CREATE TABLE IF NOT EXISTS rejected (
     reason TEXT NOT NULL
 );
 """
-FINAL = ("success", "partial_success", "failed")
+FINAL = tuple(str(grade) for grade in Grade)  # the statuses of a finished experiment
 
 
 class Records:

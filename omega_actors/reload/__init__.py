@@ -8,7 +8,7 @@ Plain code over a running system: may import the runtime, storage and
 ``omega_actors.errors``; never actors, app, sim, benchmarks or cli.
 """
 
-from .apply import Outcome, Reloader
+from .apply import ChangeOutcome, ChangeStatus, Reloader
 from .settings import ReloadSettings, reload_settings, state_path
 
-__all__ = ["Outcome", "ReloadSettings", "Reloader", "reload_settings", "state_path"]
+__all__ = ["ChangeOutcome", "ChangeStatus", "ReloadSettings", "Reloader", "reload_settings", "state_path"]

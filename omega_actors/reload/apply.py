@@ -4,7 +4,7 @@
 
     reloader = Reloader(runtime, StateRepository(path), settings, who="ana@host")
     outcome = reloader.apply(files_to_apply(Path("config/tree.toml"), repo), why="two more workers")
-    outcome.status     # applied | rolled_back | rejected | unchanged
+    outcome.status     # a ChangeStatus: applied | rolled_back | rejected | unchanged
 
 The procedure, under the state repository's writer lock:
 
@@ -30,6 +30,7 @@ the attempt as interrupted. If the system itself is killed, it comes back on
 
 from __future__ import annotations
 
+import enum
 import getpass
 import os
 import socket
@@ -47,9 +48,18 @@ from . import health
 from .settings import ReloadSettings, reload_settings
 
 
+class ChangeStatus(enum.StrEnum):
+    """How a configuration change ended."""
+
+    APPLIED = "applied"  # committed on main after its health window
+    ROLLED_BACK = "rolled_back"  # applied, then undone: a failed start, an escalation, a crash loop, a failed probe
+    REJECTED = "rejected"  # refused before anything changed: the file, key and value are in the reason
+    UNCHANGED = "unchanged"  # the same configuration as the running one
+
+
 @dataclass(frozen=True, slots=True)
-class Outcome:
-    status: str  # applied | rolled_back | rejected | unchanged
+class ChangeOutcome:
+    status: ChangeStatus
     commit: str | None  # the commit on main, or the recorded attempt
     changes: tuple[str, ...] = ()
     reason: str = ""
@@ -112,11 +122,11 @@ class Reloader:
         self.settings = settings
         self.who = who or default_who()
 
-    def apply(self, files: dict[str, bytes], why: str = "", origin: str | dict[str, str] = "config") -> Outcome:
+    def apply(self, files: dict[str, bytes], why: str = "", origin: str | dict[str, str] = "config") -> ChangeOutcome:
         """Apply ``files`` (name -> TOML bytes); ``origin`` says where they came from, for errors."""
         return self._change(files, why, origin, "applied")
 
-    def rollback(self, rev: str | None = None, why: str = "") -> Outcome:
+    def rollback(self, rev: str | None = None, why: str = "") -> ChangeOutcome:
         """Return to ``rev`` (default: the commit before HEAD) through the same path as apply."""
         target = self.repo.resolve(rev or "HEAD~1")
         return self._change(self.repo.files(target), why or f"rollback to {target[:12]}", f"commit {target[:12]}", "rollback", target)
@@ -126,27 +136,27 @@ class Reloader:
         with self.repo.writing(self.settings.lock_timeout):
             return self._repair_interrupted()
 
-    def _change(self, files: dict[str, bytes], why: str, source: str | dict[str, str], kind: str, rev: str = "") -> Outcome:
+    def _change(self, files: dict[str, bytes], why: str, source: str | dict[str, str], kind: str, rev: str = "") -> ChangeOutcome:
         with self.repo.writing(self.settings.lock_timeout):
             self._require_head()
             self._repair_interrupted()
             try:
                 config = self._validated(files, source)
             except ConfigError as exc:
-                return self._failed("rejected", files, why, (), str(exc))
+                return self._failed(ChangeStatus.REJECTED, files, why, (), str(exc))
             tree = config.require_tree()
             changes = tuple(str(change) for change in diff_trees(self.runtime.current_spec(), tree, self.runtime.root_id))
             if not changes and files == self.repo.files():
-                return Outcome("unchanged", self.repo.head())
+                return ChangeOutcome(ChangeStatus.UNCHANGED, self.repo.head())
             self.repo.mark_pending({"why": why, "kind": kind})
             failure = self._put_in_place(tree) if changes else None
             if failure is not None:
                 restored = self._restore_last_good()
-                return self._failed("rolled_back", files, why, changes, failure + restored)
+                return self._failed(ChangeStatus.ROLLED_BACK, files, why, changes, failure + restored)
             sha = self.repo.commit(files, Entry(kind, self.who, why, changes, rev))
             self.repo.clear_pending()
             self._publish("config.applied", sha, changes, "")
-            return Outcome("applied", sha, changes)
+            return ChangeOutcome(ChangeStatus.APPLIED, sha, changes)
 
     def _validated(self, files: dict[str, bytes], source: str | dict[str, str]) -> Config:
         config = parse(files, source)
@@ -202,11 +212,11 @@ class Reloader:
         self.repo.clear_pending()
         return note
 
-    def _failed(self, status: str, files: dict[str, bytes], why: str, changes: tuple[str, ...], reason: str) -> Outcome:
+    def _failed(self, status: ChangeStatus, files: dict[str, bytes], why: str, changes: tuple[str, ...], reason: str) -> ChangeOutcome:
         sha = self.repo.record_attempt(files, Entry(status, self.who, why, changes, reason=reason))
         self.repo.clear_pending()
         self._publish(f"config.{status}", sha, changes, reason)
-        return Outcome(status, sha, changes, reason)
+        return ChangeOutcome(status, sha, changes, reason)
 
     def _publish(self, subject: str, sha: str, changes: tuple[str, ...], reason: str) -> None:
         try:

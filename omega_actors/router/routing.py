@@ -54,7 +54,9 @@ class Attempt:
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class Recorded:
+    """What one routed task cost, and what it taught the router."""
+
     cost: Cost
     changes: tuple[str, ...]    # what the learner and the compiler changed, in sentences
 
@@ -107,14 +109,14 @@ class Router:
         plan = plan_route(est, allowance, available, self.local, first, self.learner.probe_due(est.kind))
         return Decision(text, key, est, allowance, plan, None, audit=handler is not None)
 
-    def record(self, decision: Decision, attempts: Sequence[Attempt]) -> Outcome:
+    def record(self, decision: Decision, attempts: Sequence[Attempt]) -> Recorded:
         """Account for every attempt and learn from the task's outcome."""
         self.routes += 1
         cost = Cost()
         for attempt in attempts:
             cost = cost + self.account(attempt)
         if decision.compiled is not None:
-            return Outcome(cost, ())
+            return Recorded(cost, ())
         changes = []
         learned = self.learner.record(decision.estimate.kind, decision.plan, [(a.layer, a.ok) for a in attempts])
         if learned:
@@ -124,7 +126,7 @@ class Router:
             compiled = self.compiler.observe(decision.text, decision.key, final.answer, final.layer, decision.estimate.kind)
             if compiled:
                 changes.append(compiled)
-        return Outcome(cost, tuple(changes))
+        return Recorded(cost, tuple(changes))
 
     def account(self, attempt: Attempt) -> Cost:
         """Put one attempt in the ledger (also one that answered after the task moved on); returns its cost."""

@@ -13,28 +13,28 @@ from __future__ import annotations
 import hashlib
 
 from .extract import extract, pack
-from .store import Job, Outcome
+from .store import FileOutcome, FileStatus, Job
 
 DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024
 PARSE_ERRORS = (SyntaxError, ValueError, UnicodeError, LookupError, RecursionError, MemoryError)
 
 
-def read(job: Job, *, full_docs: bool = False, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Outcome:
+def read(job: Job, *, full_docs: bool = False, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> FileOutcome:
     file = job.file
     try:
         data = file.path.read_bytes()
     except OSError as error:
-        return Outcome(file.relpath, "failed", "", reason=f"unreadable: {error.strerror or error}")
+        return FileOutcome(file.relpath, FileStatus.FAILED, "", reason=f"unreadable: {error.strerror or error}")
     digest = hashlib.sha256(data).hexdigest()
     if digest == job.known:
-        return Outcome(file.relpath, "same", digest)
+        return FileOutcome(file.relpath, FileStatus.SAME, digest)
     if len(data) > max_file_bytes:
-        return Outcome(file.relpath, "failed", digest, reason=f"too large: {len(data)} bytes, the limit is {max_file_bytes}")
+        return FileOutcome(file.relpath, FileStatus.FAILED, digest, reason=f"too large: {len(data)} bytes, the limit is {max_file_bytes}")
     try:
         record = extract(data, file.module, is_package=file.is_package, is_stub=file.is_stub, full_docs=full_docs)
     except PARSE_ERRORS as error:
-        return Outcome(file.relpath, "failed", digest, reason=_reason(error))
-    return Outcome(file.relpath, "ok", digest, pack(record))
+        return FileOutcome(file.relpath, FileStatus.FAILED, digest, reason=_reason(error))
+    return FileOutcome(file.relpath, FileStatus.OK, digest, pack(record))
 
 
 def _reason(error: BaseException) -> str:

@@ -29,7 +29,7 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from .store import Job, Outcome
+from .store import FileOutcome, FileStatus, Job
 
 PENDING, RUNNING, DONE = "pending", "running", "done"
 
@@ -58,7 +58,7 @@ class Limits:
 class Finished:
     """What a call changed: outcomes to store, and packages with every file settled."""
 
-    outcomes: list[tuple[Job, Outcome]] = field(default_factory=list)
+    outcomes: list[tuple[Job, FileOutcome]] = field(default_factory=list)
     packages: list[str] = field(default_factory=list)
 
 
@@ -134,7 +134,7 @@ class Schedule:
 
     # What comes back.
 
-    def done(self, worker: str, batch_id: int, outcomes: Sequence[Outcome]) -> Finished:
+    def done(self, worker: str, batch_id: int, outcomes: Sequence[FileOutcome]) -> Finished:
         """A batch's outcomes; those for files that already have one are ignored."""
         held = self.held.get(worker, deque())
         batch = next((b for b in held if b.id == batch_id), None)
@@ -167,7 +167,7 @@ class Schedule:
         unsettled = [job for job in reading.jobs if self.state[_key(job)] == RUNNING]
         if reading.suspect:
             for job in unsettled:
-                self._settle(job, Outcome(job.file.relpath, "failed", "", reason=f"worker lost while reading it: {reason}"), finished)
+                self._settle(job, FileOutcome(job.file.relpath, FileStatus.FAILED, "", reason=f"worker lost while reading it: {reason}"), finished)
         else:
             for job in unsettled:
                 self.state[_key(job)] = PENDING
@@ -182,7 +182,7 @@ class Schedule:
             self.state[_key(job)] = PENDING
         self.queue.extendleft(reversed(back))
 
-    def _settle(self, job: Job, outcome: Outcome, finished: Finished) -> None:
+    def _settle(self, job: Job, outcome: FileOutcome, finished: Finished) -> None:
         self.state[_key(job)] = DONE
         finished.outcomes.append((job, outcome))
         self.left[job.package] -= 1

@@ -30,6 +30,7 @@ database) is refused before anything is written to it.
 
 from __future__ import annotations
 
+import enum
 import json
 import sqlite3
 import time
@@ -93,12 +94,20 @@ class Job:
     known: str | None
 
 
+class FileStatus(enum.StrEnum):
+    """What became of one file (the values are the ``files.status`` column's)."""
+
+    OK = "ok"  # read and parsed: ``record`` holds its skeleton
+    FAILED = "failed"  # ``reason`` says why
+    SAME = "same"  # its hash is the stored one: not parsed again
+
+
 @dataclass(frozen=True)
-class Outcome:
-    """What a worker made of one file: ``status`` is ok, failed or same (hash unchanged)."""
+class FileOutcome:
+    """What a worker made of one file."""
 
     relpath: str
-    status: str
+    status: FileStatus
     sha256: str
     record: bytes | None = None
     reason: str | None = None
@@ -175,14 +184,14 @@ class SkeletonStore:
             )
         return int(self.db.execute("SELECT id FROM packages WHERE name = ?", (source.name,)).fetchone()[0])
 
-    def record(self, package_id: int, jobs: Sequence[Job], outcomes: Sequence[Outcome]) -> bool:
+    def record(self, package_id: int, jobs: Sequence[Job], outcomes: Sequence[FileOutcome]) -> bool:
         """Store one batch's outcomes (one transaction); True if any file's content changed."""
         by_path = {job.file.relpath: job.file for job in jobs}
         changed = False
         with self.db:
             for outcome in outcomes:
                 file = by_path[outcome.relpath]
-                if outcome.status == "same":
+                if outcome.status == FileStatus.SAME:
                     self.touch(package_id, file)
                     continue
                 changed = True

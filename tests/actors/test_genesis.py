@@ -355,7 +355,6 @@ def _alive(pid: int) -> bool:
         return False
 
 
-
 def test_the_aggregator_keeps_its_counts_across_a_restart_and_shrugs_off_malformed_events(start_runtime, tmp_path):
     genesis = genesis_spec(str(tmp_path / "genesis"), str(tmp_path / "sandboxes"), aggregator={
         "state_repository": str(tmp_path / "none"), "dataset": str(DATASET), "fleet": 10})  # fmt: skip
@@ -380,8 +379,3 @@ def test_the_aggregator_keeps_its_counts_across_a_restart_and_shrugs_off_malform
     assert runtime.which_children("app/genesis")[0].restarts == 0  # the service did not notice
 
 
-def test_the_config_declares_the_tree_the_builder_makes():
-    from omega_actors.runtime import load_config
-
-    declared = load_config(Path(__file__).parents[2] / "config" / "genesis").require_tree()
-    assert declared.children == (genesis_spec(".omega/genesis", "sandboxes"),)

@@ -29,13 +29,13 @@ from omega_actors.actors.tv_brain import AddItems, BrainStats, GetStats, Observe
 from omega_actors.app.constellation import constellation_spec
 from omega_actors.app.tv import tv_brain_spec
 from omega_actors.brain import Observation, synthetic_catalogue
-from omega_actors.errors import AskTimeout, ConfigError, DeliveryError
+from omega_actors.errors import AskTimeout, DeliveryError
 from omega_actors.federation.constellation import Constellation, ConstellationSettings
 from omega_actors.federation.encoder import LocalPattern, PushBuilder
 from omega_actors.federation.nats_transport import NatsIngestServer, delete_stream
 from omega_actors.federation.shard import Weighting
 from omega_actors.federation.wire import Ack, decode_reply
-from omega_actors.runtime import Runtime, SupervisorSpec, load_config
+from omega_actors.runtime import Runtime, SupervisorSpec
 from omega_actors.storage.constellation import SQLiteConstellationStore
 from tests.actors.test_tv_brain import Killer, pid_of
 from tests.conftest import require_service
@@ -155,13 +155,6 @@ def test_a_commit_answer_without_the_requests_nonce_acknowledges_nothing(
     wait_until(lambda: not runtime.ask(INGEST, GetConstellationStats()).pending, runtime, what="the batch to commit")
 
 
-def test_bad_constellation_settings_name_the_key() -> None:
-    with pytest.raises(ConfigError, match=r"constellation\.shardz"):
-        constellation_spec(settings={"shardz": 2})
-    with pytest.raises(ConfigError, match=r"constellation\.trim"):
-        constellation_spec(settings={"trim": 0.7})
-
-
 @pytest.mark.tcp
 @pytest.mark.slow
 def test_no_acknowledged_delta_is_lost_or_counted_twice_when_shards_and_the_ingest_are_killed(
@@ -242,11 +235,6 @@ def _model(devices: dict) -> dict[int, tuple[int, float, float]]:
         pattern: (len(entries), sum(w for w, _ in entries), sum(w * r for w, r in entries) / sum(w for w, _ in entries))
         for pattern, entries in per_pattern.items()
     }
-
-
-def test_the_config_declares_the_constellation_the_builder_makes() -> None:
-    declared = load_config(Path(__file__).parents[2] / "config" / "constellation").require_tree()
-    assert declared.children == (constellation_spec(),)
 
 
 def test_a_restarted_sync_agent_goes_on_from_its_last_sequence_number(

@@ -37,7 +37,7 @@ from omega_actors.brain import (
     synthetic_catalogue,
 )
 from omega_actors.errors import AskTimeout, DeliveryError
-from omega_actors.runtime import Runtime, SupervisorSpec, load_config
+from omega_actors.runtime import Runtime, SupervisorSpec
 from tests.runtime.conftest import wait_until
 
 TV = "t1"
@@ -54,11 +54,6 @@ def forged_context(**fields: object) -> RecommendContext:
 
 def brain_tree(data_dir: Path) -> SupervisorSpec:
     return SupervisorSpec(intensity=10, period=60, children=(tv_brain_spec(TV, data_dir=str(data_dir)),))
-
-
-def test_the_config_declares_the_tree_the_builder_makes() -> None:
-    declared = load_config(Path(__file__).parents[2] / "config" / "brain").require_tree()
-    assert declared.children == (tv_brain_spec("living-room"),)
 
 
 def test_a_brain_learns_items_and_observations_and_recommends(start_runtime: Callable[..., Runtime], tmp_path: Path) -> None:

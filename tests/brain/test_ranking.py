@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -12,6 +14,7 @@ from omega_actors.brain.ranking import (
     RecommendContext,
     Weights,
     blend,
+    daypart_of,
     rank,
     smoothed,
 )
@@ -65,3 +68,12 @@ def test_a_genre_the_viewer_finishes_outranks_a_slightly_closer_item_and_says_wh
 def test_bad_contexts_are_refused(kwargs: dict, refusal: str) -> None:
     with pytest.raises(BrainInputError, match=refusal):
         RecommendContext(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("hour", "daypart"),
+    [(4, "late_night"), (5, "morning"), (11, "morning"), (12, "afternoon"), (16, "afternoon"), (17, "evening"),
+     (21, "evening"), (22, "late_night"), (0, "late_night")],
+)
+def test_a_unix_time_falls_in_the_daypart_of_its_hour_in_utc(hour: int, daypart: str) -> None:
+    assert daypart_of(datetime(2024, 3, 9, hour, 30, tzinfo=timezone.utc).timestamp()) == daypart

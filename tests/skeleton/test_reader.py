@@ -19,7 +19,7 @@ from omega_actors.skeleton import reader
 from omega_actors.skeleton.extract import FileRecord, unpack
 from omega_actors.skeleton.reader import read
 from omega_actors.skeleton.sources import directory, source_file
-from omega_actors.skeleton.store import Job, Outcome
+from omega_actors.skeleton.store import FileOutcome, Job
 
 
 def job_for(tmp_path: Path, data: bytes, name: str = "mod.py", known: str | None = None) -> Job:
@@ -30,11 +30,11 @@ def job_for(tmp_path: Path, data: bytes, name: str = "mod.py", known: str | None
     return Job("pkg", source_file(tmp_path, package / name), known)
 
 
-def read_bytes(tmp_path: Path, data: bytes, **options: int) -> Outcome:
+def read_bytes(tmp_path: Path, data: bytes, **options: int) -> FileOutcome:
     return read(job_for(tmp_path, data), **options)  # type: ignore[arg-type]
 
 
-def record(outcome: Outcome) -> FileRecord:
+def record(outcome: FileOutcome) -> FileRecord:
     assert outcome.status == "ok", outcome.reason
     assert outcome.record is not None
     return unpack(outcome.record)
@@ -137,7 +137,7 @@ def test_a_file_whose_hash_is_the_stored_one_is_same_without_being_parsed(tmp_pa
     calls = []
     monkeypatch.setattr(reader, "extract", lambda *args, **kwargs: calls.append(args))
     outcome = read(job_for(tmp_path, data, known=hashlib.sha256(data).hexdigest()))
-    assert outcome == Outcome("pkg/mod.py", "same", hashlib.sha256(data).hexdigest())
+    assert outcome == FileOutcome("pkg/mod.py", "same", hashlib.sha256(data).hexdigest())
     assert calls == []
 
 

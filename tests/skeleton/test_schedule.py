@@ -31,7 +31,7 @@ from hypothesis.stateful import (
 
 from omega_actors.skeleton.schedule import Batch, Finished, Limits, Schedule
 from omega_actors.skeleton.sources import SourceFile
-from omega_actors.skeleton.store import Job, Outcome
+from omega_actors.skeleton.store import FileOutcome, Job
 
 Key = tuple[str, str]  # (package, relpath)
 LOST = "lost"  # the model's tag for a file failed because its worker was lost twice
@@ -50,9 +50,9 @@ def keys(batch: Batch) -> list[Key]:
     return [key(job) for job in batch.jobs]
 
 
-def answer(batch: Batch, tag: str = "") -> list[Outcome]:
+def answer(batch: Batch, tag: str = "") -> list[FileOutcome]:
     """A worker's full reply, in batch order; ``sha256`` names the file so that mix-ups show."""
-    return [Outcome(job.file.relpath, "ok", f"{tag}{job.package}/{job.file.relpath}") for job in batch.jobs]
+    return [FileOutcome(job.file.relpath, "ok", f"{tag}{job.package}/{job.file.relpath}") for job in batch.jobs]
 
 
 # The model.
@@ -221,7 +221,7 @@ class ScheduleMachine(RuleBasedStateMachine):
         elif how == "twice":
             outcomes = outcomes + outcomes[:1]
         elif how == "a stranger":
-            outcomes = outcomes + [Outcome("not/in/the/batch.py", "ok", "?")]
+            outcomes = outcomes + [FileOutcome("not/in/the/batch.py", "ok", "?")]
         self.answer(worker, batch, outcomes, in_order=how != "some")
 
     @precondition(lambda self: self.schedule is not None and self.old)
@@ -249,11 +249,11 @@ class ScheduleMachine(RuleBasedStateMachine):
         assert not innocent & {key(job) for job, _ in finished.outcomes}, "a batch not started was failed"
         self.old += [(worker, batch) for batch in held]
 
-    def reply(self, batch: Batch) -> list[Outcome]:
+    def reply(self, batch: Batch) -> list[FileOutcome]:
         self.replies += 1
-        return [Outcome(j.file.relpath, "ok", f"r{self.replies}:{j.package}") for j in batch.jobs]
+        return [FileOutcome(j.file.relpath, "ok", f"r{self.replies}:{j.package}") for j in batch.jobs]
 
-    def answer(self, worker: str, batch: Batch, outcomes: list[Outcome], in_order: bool = True) -> None:
+    def answer(self, worker: str, batch: Batch, outcomes: list[FileOutcome], in_order: bool = True) -> None:
         """``in_order``: the reply starts with one outcome per file in batch order, as a worker sends it."""
         assert self.schedule is not None
         duplicates = self.schedule.duplicates

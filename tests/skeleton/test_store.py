@@ -36,7 +36,12 @@ from omega_actors.errors import StoreError
 from omega_actors.skeleton.extract import unpack
 from omega_actors.skeleton.reader import read
 from omega_actors.skeleton.sources import directory
-from omega_actors.skeleton.store import SCHEMA_VERSION, Outcome, SkeletonStore, query
+from omega_actors.skeleton.store import (
+    SCHEMA_VERSION,
+    FileOutcome,
+    SkeletonStore,
+    query,
+)
 
 from .builder import write_files
 
@@ -213,7 +218,7 @@ def test_one_batch_is_one_transaction_and_a_failure_inside_it_leaves_the_store_a
         package_id, jobs, _ = store.plan(directory(package))
         good, bad = (read(job) for job in jobs)
         assert good.status == "ok"
-        bad = Outcome(bad.relpath, "not a status", bad.sha256)  # the CHECK constraint refuses it, after `good` was written
+        bad = FileOutcome(bad.relpath, "not a status", bad.sha256)  # the CHECK constraint refuses it, after `good` was written
         with pytest.raises(sqlite3.IntegrityError):
             store.record(package_id, jobs, [good, bad])
     assert (files_of(db), api_of(db)) == before
