@@ -458,5 +458,3 @@ class PublisherActor(_StoreUser):
 
 def _same(given: object, expected: bytes) -> bool:
     return isinstance(given, bytes) and len(expected) > 0 and hmac.compare_digest(given, expected)
-
-

@@ -342,5 +342,3 @@ class Conductor(Actor):
                 self._send(worker)
         if message.rearm:  # one periodic chain per step; a crash's early retry does not start another
             self.send_after(self.retry, Retry(message.step))
-
-

@@ -407,5 +407,3 @@ def _usage_ok(item: object) -> bool:
     layer, tokens = item
     ints = all(isinstance(v, int) and not isinstance(v, bool) for v in item)
     return ints and layer in _LAYER_NUMBERS and 0 <= tokens <= MAX_TOKENS
-
-

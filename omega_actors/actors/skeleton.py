@@ -289,5 +289,3 @@ def _readable(record: bytes) -> bool:
     except ValueError:
         return False
     return True
-
-

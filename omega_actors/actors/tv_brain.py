@@ -31,11 +31,12 @@ actor, so a hostile caller cannot exhaust the supervisor's restart intensity.
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -52,6 +53,7 @@ from ..brain import (
 )
 from ..brain.settings import RANKING_KEYS
 from ..errors import BrainInputError, OmegaError
+from ..genesis.improvement import proven_recall
 from ..runtime import (
     Actor,
     handler,
@@ -61,12 +63,33 @@ from ..runtime import (
 from ..runtime.messages import Address, Done, Refused
 
 CONSOLIDATE_SECONDS = 60.0
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def names(tv: str) -> dict[str, str]:
     """The registered names of one TV's actors."""
     return {"embedder": f"tv.{tv}.embedder", "memory": f"tv.{tv}.memory", "sync": f"tv.{tv}.sync",
             "improver": f"tv.{tv}.improver"}
+
+
+def _refusing(method: F) -> F:
+    """A handler whose BrainInputError is answered ``Refused`` (named after its message type), never a crash."""
+
+    @functools.wraps(method)
+    def refusing(actor: Actor, message: Any) -> Any:
+        try:
+            return method(actor, message)
+        except BrainInputError as exc:
+            return _refused(actor, type(message).__name__, exc)
+
+    return refusing  # type: ignore[return-value]
+
+
+def _refused(actor: Actor, request: str, exc: BrainInputError) -> Refused:
+    """Bad input is answered and counted, never a crash: a hostile caller cannot use up the restart intensity."""
+    actor.ctx.count("refused")
+    logs.emit(logging.WARNING, "brain_input_refused", actor.path, request=request, reason=str(exc))
+    return Refused(request, str(exc))
 
 
 # Requests a caller sends to tv.<id>.memory, and their answers.
@@ -288,11 +311,9 @@ class EmbedderActor(Actor):
                                         max_chars=self.settings.max_text_chars)
 
     @handler
+    @_refusing
     def embed_query(self, message: EmbedQuery) -> QueryEmbedded | Refused | None:
-        try:
-            context = message.check()
-        except BrainInputError as exc:
-            return _refused(self, "EmbedQuery", exc)
+        context = message.check()
         try:
             vector = self.embedder.embed(context.query)
         except BrainInputError as exc:
@@ -301,11 +322,9 @@ class EmbedderActor(Actor):
         return QueryEmbedded(context, vector, message.reply_to)
 
     @handler
+    @_refusing
     def embed_items(self, message: EmbedItems) -> ItemsEmbedded | Refused | None:
-        try:
-            items = message.check()
-        except BrainInputError as exc:
-            return _refused(self, "EmbedItems", exc)
+        items = message.check()
         try:
             vectors = self.embedder.embed_many([item.text for item in items])
         except BrainInputError as exc:
@@ -335,93 +354,75 @@ class MemoryActor(Actor):
             self.brain.close()
 
     @handler
+    @_refusing
     def observe(self, message: Observe) -> Observed | Refused:
-        try:
-            return Observed(self._brain.observe(message.check()))
-        except BrainInputError as exc:
-            return _refused(self, "Observe", exc)
+        return Observed(self._brain.observe(message.check()))
 
     @handler
+    @_refusing
     def recommend(self, message: Recommend) -> Recommendations | Refused | None:
-        try:
-            context = message.check()
-            if context.query:
-                self.send_named(names(self.tv)["embedder"], EmbedQuery(context, self._caller()))
-                return None
-        except BrainInputError as exc:
-            return _refused(self, "Recommend", exc)
+        context = message.check()
+        if context.query:
+            self.send_named(names(self.tv)["embedder"], EmbedQuery(context, self._caller()))
+            return None
         return self._recommend(context, None)
 
     @handler
+    @_refusing
     def query_embedded(self, message: QueryEmbedded) -> Refused | None:
-        try:
-            context = message.check()
-        except BrainInputError as exc:
-            return _refused(self, "QueryEmbedded", exc)
+        context = message.check()
         self.send(message.reply_to, self._recommend(context, message.vector))
         return None
 
     @handler
+    @_refusing
     def add_items(self, message: AddItems) -> ItemsAdded | Refused | None:
-        try:
-            items = message.check()
-            if message.vectors is None:
-                self.send_named(names(self.tv)["embedder"], EmbedItems(items, self._caller()))
-                return None
-        except BrainInputError as exc:
-            return _refused(self, "AddItems", exc)
+        items = message.check()
+        if message.vectors is None:
+            self.send_named(names(self.tv)["embedder"], EmbedItems(items, self._caller()))
+            return None
         return self._add(items, message.vectors)
 
     @handler
+    @_refusing
     def items_embedded(self, message: ItemsEmbedded) -> Refused | None:
-        try:
-            items = message.check()
-        except BrainInputError as exc:
-            return _refused(self, "ItemsEmbedded", exc)
+        items = message.check()
         self.send(message.reply_to, self._add(items, message.vectors))
         return None
 
     @handler
+    @_refusing
     def apply_patterns(self, message: ApplyPatterns) -> Done | Refused:
-        try:
-            self._brain.apply_patterns(message.check())
-        except BrainInputError as exc:
-            return _refused(self, "ApplyPatterns", exc)
+        self._brain.apply_patterns(message.check())
         return Done()
 
     @handler
+    @_refusing
     def episodes(self, message: GetEpisodes) -> Episodes | Refused:
-        try:
-            limit = message.check()
-        except BrainInputError as exc:
-            return _refused(self, "GetEpisodes", exc)
-        return Episodes(tuple(self._brain.reflexion.recent(limit)))
+        return Episodes(tuple(self._brain.reflexion.recent(message.check())))
 
     @handler
+    @_refusing
     def retune(self, message: Retune) -> Retuned | Refused:
-        try:
-            settings = self._brain.retune(message.check())
-        except BrainInputError as exc:
-            return _refused(self, "Retune", exc)
+        settings = self._brain.retune(message.check())
         logs.emit(logging.INFO, "brain_retuned", self.path, tv=self.tv, settings=message.settings)
         return Retuned({key: getattr(settings, key) for key in RANKING_KEYS})
 
     @handler
+    @_refusing
     def prove(self, message: ProveRanking) -> Proven | Refused:
-        from ..genesis.improvement import proven_recall
-
         brain = self._brain
+        candidates = message.check()
+        episodes = brain.reflexion.recent(100_000)
+        labelled = dict(brain.store.all_items())
+        vectors = dict(brain.store.all_vectors())
+        labels = [label for label in labelled if label in vectors]
+        items = [labelled[label] for label in labels]
+        matrix = np.stack([vectors[label] for label in labels]) if labels else np.zeros((0, 384), np.float32)
         try:
-            candidates = message.check()
-            episodes = brain.reflexion.recent(100_000)
-            labelled = dict(brain.store.all_items())
-            vectors = dict(brain.store.all_vectors())
-            labels = [label for label in labelled if label in vectors]
-            items = [labelled[label] for label in labels]
-            matrix = np.stack([vectors[label] for label in labels]) if labels else np.zeros((0, 384), np.float32)
             recalls = proven_recall(episodes, items, matrix, brain.settings, candidates)
-        except (BrainInputError, OmegaError) as exc:
-            return _refused(self, "ProveRanking", BrainInputError(str(exc)))
+        except OmegaError as exc:  # the replay could not prove anything: a refusal too, not a crash
+            raise BrainInputError(str(exc)) from None
         return Proven(tuple(recalls), len(episodes))
 
     @handler
@@ -465,12 +466,3 @@ class MemoryActor(Actor):
     def _brain(self) -> Brain:
         assert self.brain is not None, "started() opens the brain before any message"
         return self.brain
-
-
-def _refused(actor: Actor, request: str, exc: BrainInputError) -> Refused:
-    """Bad input is answered and counted, never a crash: a hostile caller cannot use up the restart intensity."""
-    actor.ctx.count("refused")
-    logs.emit(logging.WARNING, "brain_input_refused", actor.path, request=request, reason=str(exc))
-    return Refused(request, str(exc))
-
-

@@ -268,4 +268,3 @@ class FleetWorker:
 
     def caught_up(self) -> bool:
         return all(session.caught_up for session in self.sessions.values())
-

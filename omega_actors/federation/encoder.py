@@ -101,4 +101,3 @@ class PushBuilder:
         budget = self.cap - push_overhead(self.device, self.seq + 1) - 2  # the bin headers may grow by 2 bytes
         fits = max(budget // RECORD.itemsize, 0)
         return sorted(changed, key=lambda s: (-s.trials, s.id))[:fits]
-

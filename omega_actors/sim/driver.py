@@ -248,4 +248,3 @@ def fresh_directory(directory: Path) -> None:
 def write_catalogue(path: Path, catalogue: Sequence[MediaItem]) -> None:
     """The items and their vectors, embedded once here: every worker process loads this instead of a model."""
     save_catalogue(path, catalogue, shared_embedder().embed_many([item.text for item in catalogue]))
-

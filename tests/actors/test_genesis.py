@@ -377,5 +377,3 @@ def test_the_aggregator_keeps_its_counts_across_a_restart_and_shrugs_off_malform
     state = runtime.ask("genesis.aggregator", GetAdoption())
     assert state["instances"] == ["tv-1", "tv-2", "tv-3", "tv-4", "tv-5"] and state["outcomes"] == {}
     assert runtime.which_children("app/genesis")[0].restarts == 0  # the service did not notice
-
-
