@@ -51,10 +51,10 @@ from ..errors import OmegaError
 from . import logs
 from .child_spec import (
     ChildSpec,
-    ChildType,
     Restart,
     ShutdownPolicy,
     Start,
+    Startable,
     import_path,
 )
 from .exits import ExitReason, Normal, Shutdown
@@ -147,13 +147,14 @@ class Context(Protocol):
     def rejoin(self) -> None: ...
 
 
-class Actor:
-    """Base class of every omega actor. See the module docstring."""
+class Actor(Startable):
+    """Base class of every omega actor. See the module docstring.
 
-    # Defaults for this class's child spec; a spec or config overrides them.
-    child_type: ClassVar[ChildType] = ChildType.WORKER
-    restart: ClassVar[Restart] = Restart.PERMANENT
-    shutdown: ClassVar[ShutdownPolicy | None] = None
+    Spec defaults (``child_type``, ``restart``, ``shutdown``) are class
+    attributes inherited from :class:`~.child_spec.Startable`; override them
+    on the class.
+    """
+
     # A supervisor reports Started itself, once its children are up.
     reports_started_itself: ClassVar[bool] = False
 
