@@ -65,15 +65,7 @@ from .child_spec import BRUTAL_KILL, INFINITY, ChildSpec, ChildType, Restart
 from .cluster_config import child_lease, start_allowance
 from .exits import Crash, CrashReport, ExitReason, Killed, Normal, Shutdown
 from .intensity import RestartWindow
-from .introspection import (
-    EXITED,
-    EXITING,
-    RESTARTING,
-    RUNNING,
-    STARTING,
-    STOPPING,
-    UNDEFINED,
-)
+from .introspection import ChildState
 from .messages import (
     ActorDown,
     Address,
@@ -189,9 +181,9 @@ class Supervisor(SupervisorUpgrade, SupervisorRequests):
             return
         # The sender is the real endpoint; what spawn returned may be a placeholder.
         child.pid, child.address, child.address_known = message.pid, self.sender, True
-        if child.state != STARTING:
+        if child.state is not ChildState.STARTING:
             return  # asked to stop before it finished starting
-        child.state = RUNNING
+        child.state = ChildState.RUNNING
         child.started_at = self.spec.clock.now()
         child.starts += 1
         if child.node is not None:
@@ -205,12 +197,12 @@ class Supervisor(SupervisorUpgrade, SupervisorRequests):
     def _child_registered(self, message: Registered) -> None:
         # A named child has started once its name resolves (see registry).
         child = self.by_token.get(message.token)
-        if child is None or child.state != RUNNING or self.sender != self.ctx.services.registry:
+        if child is None or child.state is not ChildState.RUNNING or self.sender != self.ctx.services.registry:
             return
         if isinstance(message.refused, str):
             logs.emit(logging.ERROR, "name_taken", self._path(child), reason=message.refused)
             child.reason = Killed(message.refused)
-            child.state = STOPPING
+            child.state = ChildState.STOPPING
             self.ctx.kill(child.address, child.pid)  # its exit then fails the start
             return
         self.ops.resume("start", child.token, True)
@@ -218,7 +210,7 @@ class Supervisor(SupervisorUpgrade, SupervisorRequests):
     @handler
     def _register_timed_out(self, message: _RegisterTimeout) -> None:
         child = self.by_token.get(message.token)
-        if self.sender == self.address and child is not None and child.state == RUNNING:
+        if self.sender == self.address and child is not None and child.state is ChildState.RUNNING:
             logs.emit(logging.WARNING, "register_timeout", self._path(child), seconds=REGISTER_TIMEOUT)
             self.ops.resume("start", child.token, True)
 
@@ -235,8 +227,8 @@ class Supervisor(SupervisorUpgrade, SupervisorRequests):
         if child is None or not _well_formed(reason):
             return None
         child.reason = reason
-        if child.state != STOPPING:
-            child.state = EXITING
+        if child.state is not ChildState.STOPPING:
+            child.state = ChildState.EXITING
         return ExitNoted()  # the instance waits for this before it ends
 
     @handler
@@ -264,7 +256,7 @@ class Supervisor(SupervisorUpgrade, SupervisorRequests):
             self._maybe_answer_tree()  # it will not answer a tree query any more
         if self.ops.resume("exit", token, reason):
             return
-        child.state = EXITED
+        child.state = ChildState.EXITED
         generation = child.generation
         self.ops.run(lambda: self._handle_exit(child, generation, reason))
 
@@ -295,7 +287,7 @@ class Supervisor(SupervisorUpgrade, SupervisorRequests):
     # OTP's do_restart: what an exit leads to.
 
     def _handle_exit(self, child: ChildRecord, generation: int, reason: ExitReason) -> Operation:
-        if child.generation != generation or child.state != EXITED or child not in self.children:
+        if child.generation != generation or child.state is not ChildState.EXITED or child not in self.children:
             return  # an operation dealt with this instance already
         child.record_exit(reason)
         level = logging.ERROR if reason.abnormal else logging.INFO
@@ -340,7 +332,7 @@ class Supervisor(SupervisorUpgrade, SupervisorRequests):
         for member in group:
             outcome = yield from self._start(member)
             if outcome is not True:
-                member.state = RESTARTING
+                member.state = ChildState.RESTARTING
                 member.generation += 1
                 generation = member.generation
                 self.ops.later(lambda: self._try_again(member, generation))
@@ -349,7 +341,7 @@ class Supervisor(SupervisorUpgrade, SupervisorRequests):
     def _try_again(self, child: ChildRecord, generation: int) -> Operation:
         if self._stopping:
             return  # the shutdown queued behind this stops everything anyway
-        if child.generation == generation and child.state == RESTARTING and child in self.children:
+        if child.generation == generation and child.state is ChildState.RESTARTING and child in self.children:
             yield from self._restart(child)
 
     def _backoff_delay(self, child: ChildRecord) -> float:
@@ -365,7 +357,7 @@ class Supervisor(SupervisorUpgrade, SupervisorRequests):
     def _schedule_restart(self, child: ChildRecord, group: list[ChildRecord], delay: float) -> None:
         # As OTP marks only the child it will retry as restarting, the rest of
         # the group just has no instance until the delayed start.
-        child.state = RESTARTING
+        child.state = ChildState.RESTARTING
         child.generation += 1
         logs.emit(logging.INFO, "restart_delayed", self._path(child), seconds=round(delay, 4))
         self.send_after(delay, _RestartDue(child.spec.id, child.generation, tuple(m.spec.id for m in group)))
@@ -375,9 +367,10 @@ class Supervisor(SupervisorUpgrade, SupervisorRequests):
         if self.sender != self.address:
             return
         child = self._find(message.id)
-        if child is None or child.generation != message.generation or child.state != RESTARTING:
+        if child is None or child.generation != message.generation or child.state is not ChildState.RESTARTING:
             return  # terminated, or restarted another way, meanwhile
-        group = [m for m in self.children if m.spec.id in message.group and m.state in (UNDEFINED, RESTARTING)]
+        waiting = (ChildState.UNDEFINED, ChildState.RESTARTING)
+        group = [m for m in self.children if m.spec.id in message.group and m.state in waiting]
         self.ops.run(lambda: self._start_group(group))
 
     def _auto_shutdown(self, child: ChildRecord) -> Operation:
@@ -385,7 +378,7 @@ class Supervisor(SupervisorUpgrade, SupervisorRequests):
         if mode is AutoShutdown.NEVER or not child.spec.significant:
             return
         if mode is AutoShutdown.ALL_SIGNIFICANT and any(
-            other.spec.significant and other.state != UNDEFINED for other in self.children
+            other.spec.significant and other.state is not ChildState.UNDEFINED for other in self.children
         ):
             return
         logs.emit(logging.INFO, "auto_shutdown", self.path, significant=child.spec.id)
@@ -396,14 +389,14 @@ class Supervisor(SupervisorUpgrade, SupervisorRequests):
     def _start(self, child: ChildRecord) -> Operation:
         """Start an instance; the outcome is True or the ExitReason it failed with."""
         child.generation += 1
-        child.state, child.leaving = STARTING, False
+        child.state, child.leaving = ChildState.STARTING, False
         child.token = secrets.randbits(62) + 1  # unguessable: only the instance can report as itself
         node: str | None = None
         if child.spec.requires:
             placed = yield from self._place(child)
             if not isinstance(placed, Placement):
                 outcome = placed
-                child.state, child.token = UNDEFINED, 0  # no instance was made: nothing to wait for
+                child.state, child.token = ChildState.UNDEFINED, 0  # no instance was made: nothing to wait for
                 child.record_exit(outcome)
                 logs.emit(logging.ERROR, "start_error", self._path(child), reason=outcome.summary())
                 return outcome
@@ -423,7 +416,7 @@ class Supervisor(SupervisorUpgrade, SupervisorRequests):
             self.send_after(start_allowance(lease), _RemoteStartTimeout(child.token))
         outcome = yield Wait("start", child.token)
         if outcome is not True:
-            child.state = UNDEFINED
+            child.state = ChildState.UNDEFINED
             child.record_exit(outcome)
             logs.emit(logging.ERROR, "start_error", self._path(child), reason=outcome.summary())
         elif child.node is not None:
@@ -501,7 +494,7 @@ class Supervisor(SupervisorUpgrade, SupervisorRequests):
     @handler
     def _remote_start_timed_out(self, message: _RemoteStartTimeout) -> None:
         child = self.by_token.get(message.token)
-        if self.sender == self.address and child is not None and child.state == STARTING and child.node is not None:
+        if self.sender == self.address and child is not None and child.state is ChildState.STARTING and child.node is not None:
             self._lost(child, f"did not start on node {child.node} in time")
 
     def _lost(self, child: ChildRecord, why: str) -> None:
@@ -509,8 +502,8 @@ class Supervisor(SupervisorUpgrade, SupervisorRequests):
         logs.emit(logging.ERROR, "child_lost", self._path(child), node=child.node, why=why)
         if child.reason is None:
             child.reason = Killed(f"heartbeat_lost: {why}")
-        if child.state != STOPPING:
-            child.state = EXITING
+        if child.state is not ChildState.STOPPING:
+            child.state = ChildState.EXITING
         child.avoid = (child.node,) if child.node else ()
         self.ctx.kill(child.address, None)  # if it is alive after all, its lease ends it anyway
         self._instance_ended(child)
@@ -518,10 +511,10 @@ class Supervisor(SupervisorUpgrade, SupervisorRequests):
     def _terminate(self, child: ChildRecord) -> Operation:
         """OTP's do_terminate: stop the instance (if any) by its shutdown policy."""
         if child.token:
-            if child.state in (RUNNING, STARTING):
-                child.state = STOPPING
+            if child.state in (ChildState.RUNNING, ChildState.STARTING):
+                child.state = ChildState.STOPPING
                 self._ask_to_stop(child)
-            elif child.state == EXITING and self.ctx.isolated:
+            elif child.state is ChildState.EXITING and self.ctx.isolated:
                 # It said it is ending; if it does not, it is killed like a slow stopper.
                 self.send_after(STOP_GRACE, _StopTimeout(child.token))
             reason = yield Wait("exit", child.token)
@@ -545,7 +538,7 @@ class Supervisor(SupervisorUpgrade, SupervisorRequests):
     @handler
     def _stop_timed_out(self, message: _StopTimeout) -> None:
         child = self.by_token.get(message.token)
-        if self.sender == self.address and child is not None and child.state in (STOPPING, EXITING):
+        if self.sender == self.address and child is not None and child.state in (ChildState.STOPPING, ChildState.EXITING):
             logs.emit(logging.WARNING, "shutdown_timeout", self._path(child), seconds=child.spec.shutdown)
             self.ctx.kill(child.address, child.pid)
 
@@ -568,7 +561,7 @@ class Supervisor(SupervisorUpgrade, SupervisorRequests):
             if child in self.children:
                 self.children.remove(child)
         else:
-            child.state = UNDEFINED
+            child.state = ChildState.UNDEFINED
 
     # Shutting this supervisor down.
 
