@@ -9,7 +9,14 @@ from pathlib import Path
 import omega_actors.runtime as runtime
 
 PACKAGE = Path(__file__).resolve().parents[1] / "omega_actors"
-THESPIAN_IMPORTERS = {"runtime/_thespian.py", "benchmarks/raw_thespian.py"}
+THESPIAN_IMPORTERS = {
+    "runtime/_thespian/children.py",
+    "runtime/_thespian/host.py",
+    "runtime/_thespian/remote.py",
+    "runtime/_thespian/system.py",
+    "runtime/_thespian/transport.py",
+    "benchmarks/raw_thespian.py",
+}
 APPLICATION_PACKAGES = {"actors", "brain", "federation", "storage", "genesis", "skeleton", "router", "cli", "app"}
 
 
