@@ -30,7 +30,8 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from . import logs
-from .actor import Actor, handler
+from ._context import SystemActor
+from .actor import handler
 from .messages import (
     Address,
     Bounced,
@@ -120,7 +121,7 @@ class _Entry:
     history: deque[Address] = field(default_factory=lambda: deque(maxlen=8))
 
 
-class Registry(Actor):
+class Registry(SystemActor):
     def __init__(self, buffer_limit: int = DEFAULT_BUFFER_LIMIT, buffer_seconds: float = DEFAULT_BUFFER_SECONDS) -> None:
         self.buffer_limit = buffer_limit
         self.buffer_seconds = buffer_seconds

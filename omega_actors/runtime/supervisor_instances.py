@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import logs
-from .actor import Actor, handler
+from ._context import SystemActor
+from .actor import handler
 from .child_record import ChildRecord
 from .child_spec import Restart
 from .exits import Crash, CrashReport, ExitReason, Killed, Normal, Shutdown
@@ -59,7 +60,7 @@ class _RegisterTimeout:
     token: int
 
 
-class SupervisorInstances(Actor):
+class SupervisorInstances(SystemActor):
     """Handlers for what child instances report, of :class:`~.supervisor.Supervisor`."""
 
     spec: SupervisorSpec

@@ -33,7 +33,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from . import logs
-from .actor import Actor, handler
+from ._context import SystemActor
+from .actor import handler
 from .child_record import ChildRecord
 from .cluster_config import child_lease, start_allowance
 from .exits import Killed
@@ -52,7 +53,7 @@ class _RemoteStartTimeout:
     token: int
 
 
-class SupervisorRemote(Actor):
+class SupervisorRemote(SystemActor):
     """Placement and heartbeat handlers of :class:`~.supervisor.Supervisor`."""
 
     children: list[ChildRecord]

@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .actor import Actor, handler
+from ._context import SystemActor
+from .actor import handler
 from .child_record import ChildRecord
 from .child_spec import ChildSpec
 from .exits import Killed
@@ -49,7 +50,7 @@ class _TreeTimeout:
     round: int
 
 
-class SupervisorRequests(Actor):
+class SupervisorRequests(SystemActor):
     """Request and query handlers of :class:`~.supervisor.Supervisor`."""
 
     spec: SupervisorSpec

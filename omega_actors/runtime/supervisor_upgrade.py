@@ -26,7 +26,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from .actor import Actor, handler
+from ._context import SystemActor
+from .actor import handler
 from .child_record import ChildRecord
 from .child_spec import ChildSpec
 from .exits import ExitReason
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from .intensity import RestartWindow
 
 
-class SupervisorUpgrade(Actor):
+class SupervisorUpgrade(SystemActor):
     """Reconfiguration handlers of :class:`~.supervisor.Supervisor`."""
 
     spec: SupervisorSpec

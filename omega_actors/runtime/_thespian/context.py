@@ -1,5 +1,8 @@
 """What a host offers its actor: the context's operations, on Thespian.
 
+Every host offers all of them; which an actor may reach is decided in
+:mod:`.._context` (an application actor's ``ActorContext`` has no ``spawn``).
+
 Sharp edges handled here (measured in shared/THESPIAN.md):
 
 - ``wakeupAfter`` cannot be cancelled: timers carry an id and cancelled ids
@@ -25,7 +28,16 @@ from ...errors import OmegaError
 from ..child_spec import Start
 from ..cluster_config import NODE_CAPABILITY
 from ..exits import ExitReason
-from ..messages import Address, Init, SaveCheckpoint, Services
+from ..messages import (
+    Address,
+    Init,
+    Publish,
+    Routed,
+    SaveCheckpoint,
+    Services,
+    Subscribe,
+    Unsubscribe,
+)
 from ..processes import kill_own_group
 from .children import ChildWatch
 from .transport import MAX_CHECKPOINT_BYTES
@@ -61,6 +73,24 @@ class HostContext(ChildWatch):
     def address(self) -> Address:
         return self.myAddress
 
+    def send_named(self, name: str, message: Any) -> None:
+        self.send(self._service("registry"), Routed(name, message, self.myAddress))
+
+    def publish(self, subject: str, payload: Any) -> None:
+        self.send(self._service("bus"), Publish(subject, payload))
+
+    def subscribe(self, pattern: str, ack: bool = False) -> None:
+        self.send(self._service("bus"), Subscribe(pattern, ack))
+
+    def unsubscribe(self, pattern: str) -> None:
+        self.send(self._service("bus"), Unsubscribe(pattern))
+
+    def _service(self, which: str) -> Address:
+        address = getattr(self.services, which)
+        if address is None:
+            raise OmegaError(f"actor {self.path!r}: this system runs no {which}")
+        return address
+
     def send_after(self, seconds: float, message: Any) -> Timer:
         if not seconds >= 0:
             raise ValueError(f"a timer needs a delay >= 0 seconds; got {seconds!r}")
@@ -88,7 +118,7 @@ class HostContext(ChildWatch):
     def count(self, counter: str) -> None:
         self.counters[counter] = self.counters.get(counter, 0) + 1
 
-    # For the runtime's own actors: supervisors, the registry, the guardian.
+    # For the runtime's own actors only (a SystemContext; see .._context).
 
     def spawn(
         self,

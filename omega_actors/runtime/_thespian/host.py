@@ -3,8 +3,10 @@
 The host receives an :class:`~omega_actors.runtime.messages.Init` as its
 first message, builds the omega :class:`~omega_actors.runtime.actor.Actor`
 named there, and from then on hands each message to the handler registered
-for its type. The host *is* the actor's context, so a handler's
-``self.send`` is one attribute lookup away from Thespian's.
+for its type. The host is the context of the runtime's own actors (a
+``SystemContext``); an application actor gets a narrower view of it
+(``ActorContext``, see :mod:`.._context`), whose methods are the host's own,
+so ``self.send`` in a handler is still one attribute lookup from Thespian's.
 
 Let it crash. Thespian retries a message whose handler raised and then
 returns it as a ``PoisonMessage``, leaving the broken instance alive. The
@@ -44,6 +46,7 @@ from thespian.actors import (
 from thespian.system.messages.admin import QueryAck
 
 from .. import logs
+from .._context import context_for
 from ..actor import Actor
 from ..child_spec import Start
 from ..exits import Crash, CrashReport, ExitReason
@@ -95,12 +98,13 @@ class _FarewellTimeout:
 
 
 class Host(HostContext, RemoteLink):
-    """Runs one omega actor instance; is also its Context."""
+    """Runs one omega actor instance, and is the context of the runtime's own actors."""
 
     def __init__(self) -> None:
         super().__init__()
         self._phase = Phase.AWAITING_INIT
         self._actor: Actor | None = None
+        self._ctx: Any = self  # where the actor reads each message's sender: this host, or its ActorContext
         self._table: dict[type, Callable[[Any], Any]] = {}
         self._early: list[tuple[Any, Any]] = []
         self._exit_reason: ExitReason | None = None
@@ -125,7 +129,7 @@ class Host(HostContext, RemoteLink):
         if method is None:
             self._slow_path(message, sender)
             return self._watching
-        self.sender = sender
+        self._ctx.sender = sender
         try:
             result = method(message)
         except BaseException as exc:  # let it crash: any exception ends this instance
@@ -168,7 +172,7 @@ class Host(HostContext, RemoteLink):
         """Deliver a message whose class is not in the table yet (subclass, union, unhandled)."""
         assert self._actor is not None
         method = self._resolve(message.__class__)
-        self.sender = sender
+        self._ctx.sender = sender
         try:
             result = method(message) if method is not None else _unhandled(self._actor, message)
         except BaseException as exc:
@@ -276,7 +280,7 @@ class Host(HostContext, RemoteLink):
         """Create the actor with its context already set, so that ``__init__`` may use it."""
         cls = start.actor_class()
         actor: Actor = cls.__new__(cls)  # type: ignore[assignment]
-        actor.ctx = self
+        actor.ctx = self._ctx = context_for(cls, self)
         actor.__init__(*start.args, **start.kwargs)  # type: ignore[misc]
         self._actor, self._table = actor, _bound_table(actor)
         return actor
