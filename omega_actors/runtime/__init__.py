@@ -48,6 +48,7 @@ from .messages import (
     Rejected,
     Undeliverable,
 )
+from .settings import check_keys, settings_from_table
 from .supervisor import Supervisor
 from .supervisor_spec import AutoShutdown, Strategy, SupervisorSpec
 from .system import Runtime, SystemConfig
@@ -91,7 +92,9 @@ __all__ = [
     "TreeNode",
     "Undeliverable",
     "handler",
+    "check_keys",
     "load_config",
+    "settings_from_table",
     "render_text",
     "to_json",
 ]
