@@ -36,7 +36,10 @@ retry and ``PoisonMessage`` path is never taken. A message with no handler is
 not a crash: it is answered with ``Rejected`` and counted.
 
 An actor never imports Thespian: it talks to the runtime through ``self.ctx``
-(a :class:`Context`), so the same class runs on every system base.
+(a :class:`Context`), so the same class runs on every system base. Use the
+methods above (``send``, ``reply``, ``send_named``, ``publish``,
+``subscribe``, ``send_after``, ``checkpoint``, ``stop``, ``count``); the
+context is only what they are built on.
 """
 
 from __future__ import annotations
@@ -47,14 +50,13 @@ from collections.abc import Callable, Mapping
 from types import UnionType
 from typing import Any, ClassVar, Protocol, TypeVar
 
-from ..errors import OmegaError
 from . import logs
 from .child_spec import (
     ChildSpec,
-    ChildType,
     Restart,
     ShutdownPolicy,
     Start,
+    Startable,
     import_path,
 )
 from .exits import ExitReason, Normal, Shutdown
@@ -66,15 +68,10 @@ from .messages import (
     Done,
     HealthCheck,
     HealthReport,
-    Publish,
     Refused,
     Rejected,
-    Routed,
-    Services,
     Stop,
-    Subscribe,
     Undeliverable,
-    Unsubscribe,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -93,17 +90,28 @@ class TimerRef(Protocol):
 
 
 class Context(Protocol):
-    """What the runtime gives an instance. Implemented by the Thespian adapter."""
+    """What the runtime gives an application actor, as ``self.ctx``.
+
+    The :class:`Actor` methods of the same names are the way to use it; an
+    actor needs ``self.ctx`` only to hand it on. The runtime's own actors
+    (supervisors, the registry, the cluster actor) get a wider context that
+    can create and kill actors; an application actor's context cannot.
+    """
 
     path: str
     address: Address
     parent: Address | None
-    services: Services
     sender: Address | None
-    pid: int
-    isolated: bool
 
     def send(self, to: Address, message: Any) -> None: ...
+
+    def send_named(self, name: str, message: Any) -> None: ...
+
+    def publish(self, subject: str, payload: Any) -> None: ...
+
+    def subscribe(self, pattern: str, ack: bool = False) -> None: ...
+
+    def unsubscribe(self, pattern: str) -> None: ...
 
     def send_after(self, seconds: float, message: Any) -> TimerRef: ...
 
@@ -113,47 +121,17 @@ class Context(Protocol):
 
     def exit(self, reason: ExitReason) -> None: ...
 
-    def report_started(self) -> None: ...
-
-    def spawn(
-        self,
-        path: str,
-        start: Start,
-        checkpoint: bytes | None,
-        services: Services,
-        token: int,
-        name: str | None,
-        node: str | None = None,
-        lease: float | None = None,
-    ) -> Address: ...
-
-    def kill(self, address: Address, pid: int | None) -> None: ...
-
-
     def count(self, counter: str) -> None: ...
 
-    def receive_dead_letters(self) -> None: ...
 
-    def end_system_now(self) -> None: ...
+class Actor(Startable):
+    """Base class of every omega actor. See the module docstring.
 
-    # For the cluster actor: Thespian's convention, seen through the adapter.
+    Spec defaults (``child_type``, ``restart``, ``shutdown``) are class
+    attributes inherited from :class:`~.child_spec.Startable`; override them
+    on the class.
+    """
 
-    def watch_members(self) -> None: ...
-
-    def ping_admin(self, admin: Address) -> None: ...
-
-    def pre_register(self, host: str, port: int, capabilities: dict[str, Any]) -> None: ...
-
-    def rejoin(self) -> None: ...
-
-
-class Actor:
-    """Base class of every omega actor. See the module docstring."""
-
-    # Defaults for this class's child spec; a spec or config overrides them.
-    child_type: ClassVar[ChildType] = ChildType.WORKER
-    restart: ClassVar[Restart] = Restart.PERMANENT
-    shutdown: ClassVar[ShutdownPolicy | None] = None
     # A supervisor reports Started itself, once its children are up.
     reports_started_itself: ClassVar[bool] = False
 
@@ -296,10 +274,10 @@ class Actor:
 
     def send_named(self, name: str, message: Any) -> None:
         """Send to whichever instance is registered as ``name`` (see :mod:`.registry`)."""
-        self.ctx.send(self._service("registry"), Routed(name, message, self.ctx.address))
+        self.ctx.send_named(name, message)
 
     def publish(self, subject: str, payload: Any) -> None:
-        self.ctx.send(self._service("bus"), Publish(subject, payload))
+        self.ctx.publish(subject, payload)
 
     def subscribe(self, pattern: str, ack: bool = False) -> None:
         """Receive an ``Event`` for every publish matching ``pattern`` until this instance ends.
@@ -307,16 +285,14 @@ class Actor:
         With ``ack``, the bus answers ``Done`` once the subscription is in place
         (or ``Refused``): publishers other than this actor are not ordered with it.
         """
-        self.ctx.send(self._service("bus"), Subscribe(pattern, ack))
+        self.ctx.subscribe(pattern, ack)
 
     def unsubscribe(self, pattern: str) -> None:
-        self.ctx.send(self._service("bus"), Unsubscribe(pattern))
+        self.ctx.unsubscribe(pattern)
 
-    def _service(self, which: str) -> Address:
-        address = getattr(self.ctx.services, which)
-        if address is None:
-            raise OmegaError(f"actor {self.ctx.path!r}: this system runs no {which}")
-        return address
+    def count(self, counter: str) -> None:
+        """Add one to this instance's ``counter``; ``status`` shows a supervisor's counters."""
+        self.ctx.count(counter)
 
 
 def _name(message: Any) -> str:

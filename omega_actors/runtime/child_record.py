@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .child_spec import ChildSpec
 from .exits import Crash, CrashReport, ExitReason
-from .introspection import UNDEFINED
+from .introspection import ChildState
 from .messages import Address
 
 
@@ -19,7 +19,7 @@ class ChildRecord:
 
     def __init__(self, spec: ChildSpec) -> None:
         self.spec = spec
-        self.state = UNDEFINED
+        self.state = ChildState.UNDEFINED
         self.address: Address | None = None
         # Until the instance reports Started, ``address`` is Thespian's local placeholder:
         # it cannot be pickled, and a message carrying it would wait forever to be sent.

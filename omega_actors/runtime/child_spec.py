@@ -38,13 +38,10 @@ import pickle
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+from typing import Any, ClassVar, Literal, TypeAlias
 
 from ..errors import SpecError
 from .cluster_config import check_requirements
-
-if TYPE_CHECKING:
-    from .actor import Actor
 
 
 class Restart(enum.Enum):
@@ -63,6 +60,25 @@ INFINITY = "infinity"
 ShutdownPolicy: TypeAlias = float | Literal["brutal_kill", "infinity"]
 
 DEFAULT_WORKER_SHUTDOWN = 5.0
+
+
+class Startable:
+    """What a child spec starts: a class that carries its own spec defaults and a handler table.
+
+    :class:`~omega_actors.runtime.actor.Actor` is the one implementation. The
+    contract lives here, below both, so that a spec can check its target
+    without importing the actor module, which builds specs from this one.
+    """
+
+    # Defaults for this class's child spec; a spec or config overrides them.
+    child_type: ClassVar[ChildType] = ChildType.WORKER
+    restart: ClassVar[Restart] = Restart.PERMANENT
+    shutdown: ClassVar[ShutdownPolicy | None] = None
+
+    @classmethod
+    def handler_table(cls) -> dict[type, str]:
+        """Message type -> handler method name; raises TypeError for a bad handler."""
+        raise NotImplementedError
 
 _ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,63}")
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,127}")
@@ -142,7 +158,7 @@ class Start:
     def of(cls, actor_class: type | str, *args: Any, **kwargs: Any) -> Start:
         return cls(target=actor_class if isinstance(actor_class, str) else import_path(actor_class), args=args, kwargs=kwargs)
 
-    def actor_class(self) -> type[Actor]:
+    def actor_class(self) -> type[Startable]:
         return resolve(self.target, key="start")
 
     def __hash__(self) -> int:
@@ -153,10 +169,8 @@ def import_path(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
-def resolve(target: object, key: str = "start") -> type[Actor]:
+def resolve(target: object, key: str = "start") -> type[Startable]:
     """Import ``"package.module:QualName"`` and check that it is an actor class."""
-    from .actor import Actor  # noqa: F811 - late: actor.py builds child specs from this module
-
     if not isinstance(target, str) or target.count(":") != 1:
         raise SpecError(f"expected 'package.module:ClassName'; got {target!r}", key=key)
     module_name, qualname = target.split(":")
@@ -168,7 +182,7 @@ def resolve(target: object, key: str = "start") -> type[Actor]:
             found = getattr(found, part)
     except (ImportError, AttributeError) as exc:
         raise SpecError(f"cannot import {target!r}: {exc}", key=key) from None
-    if not (isinstance(found, type) and issubclass(found, Actor)):
+    if not (isinstance(found, type) and issubclass(found, Startable)):
         raise SpecError(f"{target!r} is not a subclass of omega_actors.runtime.Actor", key=key)
     try:
         found.handler_table()

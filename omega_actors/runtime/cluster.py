@@ -47,7 +47,8 @@ from typing import Any
 
 from ..errors import SpecError
 from . import logs
-from .actor import Actor, handler
+from ._context import SystemActor
+from .actor import handler
 from .cluster_config import (
     JOIN_CAPABILITY,
     NODE_CAPABILITY,
@@ -135,7 +136,7 @@ class Placements:
         return loads
 
 
-class Cluster(Actor):
+class Cluster(SystemActor):
     def __init__(self, config: ClusterConfig, data_dir: str) -> None:
         self.config = config
         self.node = config.node

@@ -1,7 +1,8 @@
-"""Supervision trees declared in ``config/*.toml``.
+"""Supervision trees and settings declared in ``config/*.toml``.
 
 Every ``*.toml`` file of the directory is read, in name order. A file holds
-top-level tables; each table may appear in one file only:
+top-level tables; each table may appear in one file only. The runtime owns
+three of them; every other table is the application's own (below):
 
 ``[system]`` (optional)
     How to run the actor system: see :class:`~.system.SystemConfig`
@@ -11,15 +12,6 @@ top-level tables; each table may appear in one file only:
 ``[cluster]`` (optional)
     This node's name, its leader, its capabilities, the cluster secret and
     the heartbeat settings: see :mod:`.cluster_config`.
-
-``[reload]`` (optional)
-    How ``python run.py config apply`` watches a change: see
-    :mod:`omega_actors.reload.settings`.
-
-``[router]``, ``[brain]`` (optional)
-    Read by the layers they configure: :mod:`omega_actors.router.settings`,
-    :mod:`omega_actors.brain.settings` (the brain's ranking weights, which
-    Genesis experiments change).
 
 ``[tree]``
     The application's root supervisor: ``id`` (default ``"app"``) and the
@@ -52,6 +44,16 @@ with ``type = "supervisor"`` takes the supervisor keys instead of ``start``:
       id = "worker-1"
       start = "omega_actors.actors.demo:Worker"
 
+Any other table, ``[library]`` or ``[reload]``, is the application's: it
+is kept as it was read, and :meth:`Config.section` turns it into the
+application's own frozen settings dataclass (see :mod:`.settings`)::
+
+    settings = load_config("config").section("library", LibrarySettings)
+
+A name one typo away from a runtime section (``[systen]``) is refused with
+"did you mean [system]?": a misspelt ``[system]`` would otherwise be taken
+for an application's table and silently ignored.
+
 A bad file is rejected as a whole with a :class:`~omega_actors.errors.ConfigError`
 naming the file, the key (``tree.children[1].restart``), the value, and what
 is accepted. Unknown keys are errors.
@@ -59,24 +61,28 @@ is accepted. Unknown keys are errors.
 
 from __future__ import annotations
 
-import difflib
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import ConfigError, SpecError
 from .backoff import Backoff
 from .child_spec import ChildSpec, Start, check_id
 from .cluster_config import ClusterConfig
 from .guardian import SYSTEM_IDS
+from .settings import check_keys, closest, settings_from_table
 from .supervisor import Supervisor
 from .supervisor_spec import SupervisorSpec
 from .system import SystemConfig
 
-SECTIONS = ("system", "tree", "reload", "router", "brain", "cluster")
-RUNTIME_SECTIONS = ("system", "cluster", "tree")  # the others are read by the layers they configure
+T = TypeVar("T")
+
+RUNTIME_SECTIONS = ("system", "cluster", "tree")  # every other table is the application's
+# How alike a table name must be to a runtime section to be taken for a typo of it: one typo
+# in these short names ("systen", "clustr", "trees"); "router" (0.62) and "store" (0.67) pass.
+NEAR_MISS = 0.8
 SYSTEM_KEYS = tuple(key for key in SystemConfig.__dataclass_fields__ if key != "cluster")
 CLUSTER_KEYS = tuple(ClusterConfig.__dataclass_fields__)
 SUPERVISOR_KEYS = ("strategy", "intensity", "period", "auto_shutdown", "backoff", "dynamic", "max_children", "children")
@@ -90,13 +96,23 @@ class Config:
     system: SystemConfig
     tree: SupervisorSpec | None
     root_id: str = DEFAULT_ROOT_ID
-    sources: Mapping[str, str] = field(default_factory=dict)
-    tables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # sections read by other layers
+    sources: Mapping[str, str] = field(default_factory=dict)  # section -> the file that defines it
+    tables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # the application's sections, as read
 
     def require_tree(self) -> SupervisorSpec:
         if self.tree is None:
             raise ConfigError("no [tree] table in any file; the runtime has nothing to start", key="tree")
         return self.tree
+
+    def section(self, name: str, settings: type[T]) -> T:
+        """The application's section ``[name]`` as a ``settings`` dataclass (its defaults if no file has it).
+
+        Unknown keys and the dataclass's own ConfigErrors are raised with
+        the file and ``name.key`` (see :func:`.settings.settings_from_table`).
+        """
+        if name in RUNTIME_SECTIONS:
+            raise ValueError(f"[{name}] is the runtime's own section: read config.{name}, not config.section({name!r})")
+        return settings_from_table(settings, self.tables.get(name, {}), section=name, file=self.sources.get(name))
 
 
 def load_config(directory: str | Path) -> Config:
@@ -134,13 +150,25 @@ def _read(path: Path) -> dict[str, Any]:
 
 
 def _claim(sections: dict[str, tuple[str, Any]], name: str, file: str, value: Any) -> None:
-    if name not in SECTIONS:
-        raise ConfigError(_unknown(name, SECTIONS, "table"), file=file, key=name)
+    if name not in RUNTIME_SECTIONS:
+        _refuse_near_miss(name, file)
     if name in sections:
         raise ConfigError(f"[{name}] is already defined in {sections[name][0]}; define it in one file", file=file, key=name)
     if not isinstance(value, dict):
         raise ConfigError(f"expected a table ([{name}]); got {_kind(value)}", file=file, key=name)
     sections[name] = (file, value)
+
+
+def _refuse_near_miss(name: str, file: str) -> None:
+    guess = closest(name, RUNTIME_SECTIONS, cutoff=NEAR_MISS)
+    if guess is not None:
+        raise ConfigError(
+            f"[{name}] is one typo away from the runtime's [{guess}]: did you mean [{guess}]? "
+            f"The runtime's sections are {', '.join(f'[{s}]' for s in RUNTIME_SECTIONS)}; "
+            "give an application section a name further from them",
+            file=file,
+            key=name,
+        )
 
 
 def _build(sections: dict[str, tuple[str, Any]], name: str, make: Callable[[dict[str, Any], str], Any], default: Any) -> Any:
@@ -162,7 +190,7 @@ def _located(file: str, prefix: str, make: Callable[[], Any]) -> Any:
 
 
 def _system(table: dict[str, Any], cluster: ClusterConfig) -> SystemConfig:
-    _known(table, SYSTEM_KEYS)
+    check_keys(table, SYSTEM_KEYS)
     values = dict(table)
     if values.get("admin_port") == 0:
         values["admin_port"] = None
@@ -170,13 +198,13 @@ def _system(table: dict[str, Any], cluster: ClusterConfig) -> SystemConfig:
 
 
 def _cluster(table: dict[str, Any]) -> ClusterConfig:
-    _known(table, CLUSTER_KEYS)
+    check_keys(table, CLUSTER_KEYS)
     return ClusterConfig(**table)
 
 
 def _root(table: dict[str, Any], file: str) -> tuple[str, SupervisorSpec]:
     def build() -> tuple[str, SupervisorSpec]:
-        _known(table, ("id", *SUPERVISOR_KEYS))
+        check_keys(table, ("id", *SUPERVISOR_KEYS))
         root_id = check_id(table.get("id", DEFAULT_ROOT_ID))
         if root_id in SYSTEM_IDS:
             raise SpecError(f"{root_id!r} is the id of a system actor; choose another", key="id")
@@ -222,14 +250,14 @@ def _backoff(table: Any) -> Backoff:
     """Backoff reports its own keys as ``backoff.<field>``."""
     if not isinstance(table, dict):
         raise SpecError(f"expected a table; got {_kind(table)}", key="backoff")
-    _known(table, BACKOFF_KEYS, prefix="backoff.")
+    check_keys(table, BACKOFF_KEYS, prefix="backoff.")
     return Backoff(**table)
 
 
 def _child(table: dict[str, Any], file: str, where: str) -> ChildSpec:
     kind = table.get("type", "worker")
     is_supervisor = kind == "supervisor"
-    _known(table, CHILD_KEYS + (SUPERVISOR_KEYS if is_supervisor else ()))
+    check_keys(table, CHILD_KEYS + (SUPERVISOR_KEYS if is_supervisor else ()))
     if "id" not in table:
         raise SpecError("every child needs an id", key="id")
     common: dict[str, Any] = {
@@ -258,18 +286,6 @@ def _start(table: dict[str, Any]) -> Start:
     if not isinstance(args, dict):
         raise SpecError(f"expected a table of keyword arguments; got {_kind(args)}", key="args")
     return Start(target, (), args)
-
-
-def _known(table: dict[str, Any], accepted: tuple[str, ...], prefix: str = "") -> None:
-    for key in table:
-        if key not in accepted:
-            raise SpecError(_unknown(key, accepted, "key"), key=prefix + key)
-
-
-def _unknown(name: str, accepted: tuple[str, ...], what: str) -> str:
-    guess = difflib.get_close_matches(name, accepted, n=1)
-    hint = f" (did you mean {guess[0]!r}?)" if guess else ""
-    return f"unknown {what} {name!r}{hint}; expected one of: {', '.join(accepted)}"
 
 
 def _kind(value: Any) -> str:

@@ -31,7 +31,7 @@ from . import logs
 from .actor import handler
 from .child_record import ChildRecord
 from .exits import ExitReason, Shutdown
-from .introspection import EXITED, TreeNode
+from .introspection import ChildState, TreeNode
 from .messages import (
     Address,
     CurrentSpec,
@@ -129,7 +129,7 @@ class Guardian(Supervisor):
             for asker in held:
                 self.gather_tree(asker)
         reply = Reconfigured(failure is None, tuple(changes), failure or "")
-        if child.state == EXITED:
+        if child.state is ChildState.EXITED:
             # The child ended part way; its exit is handled first, so the answer says
             # whether the system survived it (if not, _exit answers instead).
             self.ops.later(lambda: self._answer_op(requester, reply))
@@ -183,4 +183,4 @@ class Guardian(Supervisor):
         node = replace(super().tree_node(subtrees), id="omega")
         if self.terminated is None:
             return node
-        return replace(node, state="terminated", terminated=self.terminated.summary())
+        return replace(node, state=ChildState.TERMINATED, terminated=self.terminated.summary())

@@ -8,6 +8,7 @@ tree with restart counts and last exit reasons. :func:`render_text` and
 
 from __future__ import annotations
 
+import enum
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,21 +16,29 @@ from typing import Any
 from .exits import CrashReport
 from .messages import Address
 
-# Child states, as a supervisor sees them. OTP's which_children shows a pid,
-# ``restarting`` or ``undefined``; these say a little more.
-UNDEFINED = "undefined"  # no instance; the spec is kept (terminated, or exited and not restarted)
-STARTING = "starting"  # created, init not finished
-RUNNING = "running"
-STOPPING = "stopping"  # asked to stop (or being killed) by its supervisor
-EXITING = "exiting"  # said it is ending; its process has not ended yet
-EXITED = "exited"  # its process ended; the supervisor has not acted on it yet
-RESTARTING = "restarting"  # waiting for a backoff delay or a retry
+
+class ChildState(enum.StrEnum):
+    """A child's state, as its supervisor sees it.
+
+    OTP's ``which_children`` shows a pid, ``restarting`` or ``undefined``;
+    these say a little more. A ``StrEnum``: ``status --json`` prints the
+    value, and ``node.state == "running"`` holds.
+    """
+
+    UNDEFINED = "undefined"  # no instance; the spec is kept (terminated, or exited and not restarted)
+    STARTING = "starting"  # created, init not finished
+    RUNNING = "running"
+    STOPPING = "stopping"  # asked to stop (or being killed) by its supervisor
+    EXITING = "exiting"  # said it is ending; its process has not ended yet
+    EXITED = "exited"  # its process ended; the supervisor has not acted on it yet
+    RESTARTING = "restarting"  # waiting for a backoff delay or a retry
+    TERMINATED = "terminated"  # the guardian only: the system has ended, and it answers as a tombstone
 
 
 @dataclass(frozen=True, slots=True)
 class ChildInfo:
     id: str
-    state: str
+    state: ChildState
     address: Address | None
     type: str
     restart: str
@@ -58,7 +67,7 @@ class TreeNode:
     id: str
     path: str
     type: str
-    state: str
+    state: ChildState
     restarts: int = 0
     last_exit: str | None = None
     pid: int | None = None
@@ -89,7 +98,7 @@ def to_dict(node: TreeNode) -> dict[str, Any]:
         "id": node.id,
         "path": node.path,
         "type": node.type,
-        "state": node.state,
+        "state": str(node.state),  # a plain string in JSON and in the dict
         "restarts": node.restarts,
         "last_exit": node.last_exit,
         "pid": node.pid,

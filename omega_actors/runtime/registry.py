@@ -23,13 +23,15 @@ path that want to send directly and handle restarts themselves.
 
 from __future__ import annotations
 
+import enum
 import logging
 import os
 from collections import deque
 from dataclasses import dataclass, field
 
 from . import logs
-from .actor import Actor, handler
+from ._context import SystemActor
+from .actor import handler
 from .messages import (
     Address,
     Bounced,
@@ -45,9 +47,18 @@ from .processes import Watched, start_time
 DEFAULT_BUFFER_LIMIT = 1000
 DEFAULT_BUFFER_SECONDS = 30.0
 
-UP = "up"
-RESTARTING = "restarting"
-DOWN = "down"
+
+class NameStatus(enum.StrEnum):
+    """Where a registered name stands: a name's state, not a child's (see ``ChildState``).
+
+    A name outlives its instances: it is ``restarting`` from one instance's
+    exit to the next one's registration, whichever supervisor state that
+    spans (exiting, exited, restarting, starting).
+    """
+
+    UP = "up"  # messages go to the registered instance
+    RESTARTING = "restarting"  # messages wait for the next instance, bounded in number and time
+    DOWN = "down"  # messages come back Undeliverable with the reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +98,7 @@ class Whereis:
 class Located:
     name: str
     address: Address | None
-    status: str
+    status: NameStatus
     waiting: int = 0  # messages held for the name while it restarts
 
 
@@ -100,7 +111,7 @@ class _Expire:
 @dataclass(slots=True)
 class _Entry:
     address: Address | None = None
-    status: str = DOWN
+    status: NameStatus = NameStatus.DOWN
     reason: str = "never registered"
     epoch: int = 0
     buffer: deque[Routed] = field(default_factory=deque)
@@ -110,7 +121,7 @@ class _Entry:
     history: deque[Address] = field(default_factory=lambda: deque(maxlen=8))
 
 
-class Registry(Actor):
+class Registry(SystemActor):
     def __init__(self, buffer_limit: int = DEFAULT_BUFFER_LIMIT, buffer_seconds: float = DEFAULT_BUFFER_SECONDS) -> None:
         self.buffer_limit = buffer_limit
         self.buffer_seconds = buffer_seconds
@@ -126,9 +137,9 @@ class Registry(Actor):
             return None
         entry = self.names.setdefault(message.name, _Entry())
         holder = entry.holder
-        if entry.status == UP and entry.address != message.address and holder is not None and holder.alive():
+        if entry.status is NameStatus.UP and entry.address != message.address and holder is not None and holder.alive():
             return Registered(message.name, message.token, f"name {message.name!r} is held by another live actor")
-        entry.address, entry.status, entry.reason = message.address, UP, ""
+        entry.address, entry.status, entry.reason = message.address, NameStatus.UP, ""
         entry.holder = _process(message.pid)
         entry.history.append(message.address)
         entry.epoch += 1
@@ -139,14 +150,14 @@ class Registry(Actor):
     @handler
     def on_releasing(self, message: Releasing) -> Released:
         entry = self.names.get(message.name) if _is_name(message.name) else None
-        if entry is not None and entry.status == UP and entry.address == self.sender:
+        if entry is not None and entry.status is NameStatus.UP and entry.address == self.sender:
             self._await_restart(message.name, entry, "its instance is ending")
         return Released()
 
     @handler
     def on_unavailable(self, message: Unavailable) -> None:
         entry = self.names.get(message.name) if _is_name(message.name) else None
-        if entry is None or entry.address != message.address or entry.status == DOWN:
+        if entry is None or entry.address != message.address or entry.status is NameStatus.DOWN:
             return  # a newer instance has registered already
         if message.restarting:
             self._await_restart(message.name, entry, message.reason)
@@ -165,9 +176,9 @@ class Registry(Actor):
         entry = self.names.get(message.name)
         if entry is None:
             self._refuse(message, f"no actor is registered as {message.name!r}")
-        elif entry.status == UP:
+        elif entry.status is NameStatus.UP:
             self.send(entry.address, message)
-        elif entry.status == RESTARTING:
+        elif entry.status is NameStatus.RESTARTING:
             self._hold(entry, message)
         else:
             self._refuse(message, f"{message.name!r} is not running ({entry.reason})")
@@ -196,12 +207,12 @@ class Registry(Actor):
             self._malformed(message)
             return None
         entry = self.names.get(message.name, _Entry())
-        return Located(message.name, entry.address if entry.status == UP else None, entry.status, len(entry.buffer))
+        return Located(message.name, entry.address if entry.status is NameStatus.UP else None, entry.status, len(entry.buffer))
 
     @handler
     def on_expire(self, message: _Expire) -> None:
         entry = self.names.get(message.name)
-        if entry is not None and entry.status == RESTARTING and entry.epoch == message.epoch:
+        if entry is not None and entry.status is NameStatus.RESTARTING and entry.epoch == message.epoch:
             self._take_down(message.name, entry, f"it did not restart within {self.buffer_seconds} s")
 
     def _returned(self, routed: Routed, dead: Address | None) -> None:
@@ -210,20 +221,20 @@ class Registry(Actor):
         if entry is None or not any(dead == held for held in entry.history):
             self.ctx.count("rejected")  # not from an instance that held the name: maybe forged
             return
-        if entry.status == UP and entry.address == dead:
+        if entry.status is NameStatus.UP and entry.address == dead:
             # Its supervisor has not told us yet; assume a restart, bounded in time.
             self._await_restart(routed.name, entry, "its instance ended")
         self._deliver(routed)
 
     def _await_restart(self, name: str, entry: _Entry, reason: str) -> None:
-        if entry.status == RESTARTING:
+        if entry.status is NameStatus.RESTARTING:
             return  # already holding mail, on the first deadline
-        entry.status, entry.reason = RESTARTING, reason
+        entry.status, entry.reason = NameStatus.RESTARTING, reason
         entry.epoch += 1
         self.send_after(self.buffer_seconds, _Expire(name, entry.epoch))
 
     def _take_down(self, name: str, entry: _Entry, reason: str) -> None:
-        entry.status, entry.reason, entry.address = DOWN, reason, None
+        entry.status, entry.reason, entry.address = NameStatus.DOWN, reason, None
         entry.epoch += 1
         while entry.buffer:
             self._refuse(entry.buffer.popleft(), f"{name!r} is not running ({reason})")

@@ -40,7 +40,10 @@ only once the supervisor has acknowledged it, so the reason is known before
 the process is gone; an instance that ends without a report was killed. On
 ``multiprocTCPBase`` the runtime confirms each exit by the child's pid (see
 :mod:`.processes`), and a new instance is started only after the old one's
-process has ended, so at most one instance of a child id exists at a time.
+process has ended, so at most one instance of a child id exists at a time
+(the protocol, seen from the supervisor: :mod:`.supervisor_instances`). A
+child on another node that stops answering heartbeats exits as ``Killed``
+(:mod:`.supervisor_remote`).
 
 Beyond OTP: restart backoff (:mod:`.backoff`), and checkpoints: a child may
 ``checkpoint(state)``; the supervisor keeps the last one for as long as it
@@ -62,65 +65,22 @@ from . import logs
 from .actor import handler
 from .child_record import ChildRecord
 from .child_spec import BRUTAL_KILL, INFINITY, ChildSpec, ChildType, Restart
-from .cluster_config import child_lease, start_allowance
-from .exits import Crash, CrashReport, ExitReason, Killed, Normal, Shutdown
+from .exits import ExitReason, Killed, Normal, Shutdown
 from .intensity import RestartWindow
-from .introspection import (
-    EXITED,
-    EXITING,
-    RESTARTING,
-    RUNNING,
-    STARTING,
-    STOPPING,
-    UNDEFINED,
-)
-from .messages import (
-    ActorDown,
-    Address,
-    ChildExited,
-    DeliveryFailed,
-    Exiting,
-    ExitNoted,
-    Heartbeat,
-    HeartbeatAck,
-    Init,
-    Place,
-    Placement,
-    Publish,
-    Release,
-    SaveCheckpoint,
-    Started,
-    StartFailed,
-    Stop,
-    Undeliverable,
-)
+from .introspection import ChildState
+from .messages import Stop, Undeliverable
 from .operations import Operation, OperationQueue, Wait
-from .registry import Register, Registered, Unavailable
+from .supervisor_instances import SupervisorInstances
+from .supervisor_remote import SupervisorRemote
 from .supervisor_requests import SupervisorRequests
+from .supervisor_spec import AutoShutdown, Strategy, SupervisorSpec
 from .supervisor_upgrade import SupervisorUpgrade
 
-REGISTER_TIMEOUT = 5.0  # seconds a start waits for the registry before going on without it
 STOP_GRACE = 5.0  # seconds a child that said it is ending has to end
-from .supervisor_spec import AutoShutdown, Strategy, SupervisorSpec
 
 
 @dataclass(frozen=True, slots=True)
 class _StopTimeout:
-    token: int
-
-
-@dataclass(frozen=True, slots=True)
-class _RegisterTimeout:
-    token: int
-
-
-@dataclass(frozen=True, slots=True)
-class _Beat:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class _RemoteStartTimeout:
     token: int
 
 
@@ -131,8 +91,14 @@ class _RestartDue:
     group: tuple[str, ...]
 
 
-class Supervisor(SupervisorUpgrade, SupervisorRequests):
-    """An OTP supervisor. Build one with ``Supervisor.child_spec(id, SupervisorSpec(...))``."""
+class Supervisor(SupervisorInstances, SupervisorRemote, SupervisorUpgrade, SupervisorRequests):
+    """An OTP supervisor. Build one with ``Supervisor.child_spec(id, SupervisorSpec(...))``.
+
+    The rules are here; the mechanisms are its bases: :mod:`.supervisor_instances`
+    (what instances report), :mod:`.supervisor_remote` (children on other
+    nodes), :mod:`.supervisor_requests` (OTP's calls and introspection) and
+    :mod:`.supervisor_upgrade` (a new spec in place).
+    """
 
     child_type = ChildType.SUPERVISOR
     reports_started_itself = True
@@ -146,7 +112,6 @@ class Supervisor(SupervisorUpgrade, SupervisorRequests):
         self.ops = OperationQueue()
         self._up = False  # all initial children started and Started reported
         self._random = random.Random()
-        self._beating = False  # the heartbeat timer for children on other nodes is set
         self._stopping = False  # asked to stop: no new placements, no retries
 
     @classmethod
@@ -180,73 +145,7 @@ class Supervisor(SupervisorUpgrade, SupervisorRequests):
         self._up = True
         self.ctx.report_started()
 
-    # Events from children.
-
-    @handler
-    def _child_started(self, message: Started) -> None:
-        child = self._from_child(message.token)
-        if child is None:
-            return
-        # The sender is the real endpoint; what spawn returned may be a placeholder.
-        child.pid, child.address, child.address_known = message.pid, self.sender, True
-        if child.state != STARTING:
-            return  # asked to stop before it finished starting
-        child.state = RUNNING
-        child.started_at = self.spec.clock.now()
-        child.starts += 1
-        if child.node is not None:
-            self._beat_soon()  # its lease runs from its first heartbeat: send one soon
-        if not self._announce_up(child):
-            self.ops.resume("start", child.token, True)
-        elif self.ctx.isolated:  # the registry's answer could be lost with its process
-            self.send_after(REGISTER_TIMEOUT, _RegisterTimeout(child.token))
-
-    @handler
-    def _child_registered(self, message: Registered) -> None:
-        # A named child has started once its name resolves (see registry).
-        child = self.by_token.get(message.token)
-        if child is None or child.state != RUNNING or self.sender != self.ctx.services.registry:
-            return
-        if isinstance(message.refused, str):
-            logs.emit(logging.ERROR, "name_taken", self._path(child), reason=message.refused)
-            child.reason = Killed(message.refused)
-            child.state = STOPPING
-            self.ctx.kill(child.address, child.pid)  # its exit then fails the start
-            return
-        self.ops.resume("start", child.token, True)
-
-    @handler
-    def _register_timed_out(self, message: _RegisterTimeout) -> None:
-        child = self.by_token.get(message.token)
-        if self.sender == self.address and child is not None and child.state == RUNNING:
-            logs.emit(logging.WARNING, "register_timeout", self._path(child), seconds=REGISTER_TIMEOUT)
-            self.ops.resume("start", child.token, True)
-
-    @handler
-    def _child_start_failed(self, message: StartFailed) -> ExitNoted | None:
-        return self._child_said(message.reason, message.token)
-
-    @handler
-    def _child_exiting(self, message: Exiting) -> ExitNoted | None:
-        return self._child_said(message.reason, message.token)
-
-    def _child_said(self, reason: ExitReason, token: int) -> ExitNoted | None:
-        child = self._from_child(token)
-        if child is None or not _well_formed(reason):
-            return None
-        child.reason = reason
-        if child.state != STOPPING:
-            child.state = EXITING
-        return ExitNoted()  # the instance waits for this before it ends
-
-    @handler
-    def _child_exited(self, message: ChildExited) -> None:
-        if self.sender != self.address:
-            return self.ctx.count("forged_exits")
-        child = next((c for c in self.by_token.values() if c.address == message.address), None)
-        if child is None:
-            return  # a second notice for the same exit, or a stale instance
-        self._instance_ended(child)
+    # An instance has ended.
 
     def _instance_ended(self, child: ChildRecord) -> None:
         """The current instance is gone: its process ended, or (on another node) it fell silent."""
@@ -264,38 +163,14 @@ class Supervisor(SupervisorUpgrade, SupervisorRequests):
             self._maybe_answer_tree()  # it will not answer a tree query any more
         if self.ops.resume("exit", token, reason):
             return
-        child.state = EXITED
+        child.state = ChildState.EXITED
         generation = child.generation
         self.ops.run(lambda: self._handle_exit(child, generation, reason))
-
-    @handler
-    def _child_checkpoint(self, message: SaveCheckpoint) -> None:
-        child = self._from_child(message.token)
-        if child is not None and isinstance(message.blob, bytes):
-            child.checkpoint = message.blob
-
-    @handler
-    def _delivery_failed(self, message: DeliveryFailed) -> None:  # type: ignore[override]
-        # An Init that could not be sent: the child never starts, so end it.
-        if isinstance(message.message, Init):
-            child = self.by_token.get(message.message.token)
-            if child is not None:
-                self.ctx.kill(child.address, None)
-        else:
-            super()._delivery_failed(message)
-
-    def _from_child(self, token: Any) -> ChildRecord | None:
-        child = self.by_token.get(token) if isinstance(token, int) else None
-        if child is not None and self.sender != child.address:
-            child = None  # the right token from the wrong actor
-        if child is None:
-            self.ctx.count("stale_child_messages")
-        return child
 
     # OTP's do_restart: what an exit leads to.
 
     def _handle_exit(self, child: ChildRecord, generation: int, reason: ExitReason) -> Operation:
-        if child.generation != generation or child.state != EXITED or child not in self.children:
+        if child.generation != generation or child.state is not ChildState.EXITED or child not in self.children:
             return  # an operation dealt with this instance already
         child.record_exit(reason)
         level = logging.ERROR if reason.abnormal else logging.INFO
@@ -340,7 +215,7 @@ class Supervisor(SupervisorUpgrade, SupervisorRequests):
         for member in group:
             outcome = yield from self._start(member)
             if outcome is not True:
-                member.state = RESTARTING
+                member.state = ChildState.RESTARTING
                 member.generation += 1
                 generation = member.generation
                 self.ops.later(lambda: self._try_again(member, generation))
@@ -349,7 +224,7 @@ class Supervisor(SupervisorUpgrade, SupervisorRequests):
     def _try_again(self, child: ChildRecord, generation: int) -> Operation:
         if self._stopping:
             return  # the shutdown queued behind this stops everything anyway
-        if child.generation == generation and child.state == RESTARTING and child in self.children:
+        if child.generation == generation and child.state is ChildState.RESTARTING and child in self.children:
             yield from self._restart(child)
 
     def _backoff_delay(self, child: ChildRecord) -> float:
@@ -365,7 +240,7 @@ class Supervisor(SupervisorUpgrade, SupervisorRequests):
     def _schedule_restart(self, child: ChildRecord, group: list[ChildRecord], delay: float) -> None:
         # As OTP marks only the child it will retry as restarting, the rest of
         # the group just has no instance until the delayed start.
-        child.state = RESTARTING
+        child.state = ChildState.RESTARTING
         child.generation += 1
         logs.emit(logging.INFO, "restart_delayed", self._path(child), seconds=round(delay, 4))
         self.send_after(delay, _RestartDue(child.spec.id, child.generation, tuple(m.spec.id for m in group)))
@@ -375,9 +250,10 @@ class Supervisor(SupervisorUpgrade, SupervisorRequests):
         if self.sender != self.address:
             return
         child = self._find(message.id)
-        if child is None or child.generation != message.generation or child.state != RESTARTING:
+        if child is None or child.generation != message.generation or child.state is not ChildState.RESTARTING:
             return  # terminated, or restarted another way, meanwhile
-        group = [m for m in self.children if m.spec.id in message.group and m.state in (UNDEFINED, RESTARTING)]
+        waiting = (ChildState.UNDEFINED, ChildState.RESTARTING)
+        group = [m for m in self.children if m.spec.id in message.group and m.state in waiting]
         self.ops.run(lambda: self._start_group(group))
 
     def _auto_shutdown(self, child: ChildRecord) -> Operation:
@@ -385,7 +261,7 @@ class Supervisor(SupervisorUpgrade, SupervisorRequests):
         if mode is AutoShutdown.NEVER or not child.spec.significant:
             return
         if mode is AutoShutdown.ALL_SIGNIFICANT and any(
-            other.spec.significant and other.state != UNDEFINED for other in self.children
+            other.spec.significant and other.state is not ChildState.UNDEFINED for other in self.children
         ):
             return
         logs.emit(logging.INFO, "auto_shutdown", self.path, significant=child.spec.id)
@@ -396,132 +272,39 @@ class Supervisor(SupervisorUpgrade, SupervisorRequests):
     def _start(self, child: ChildRecord) -> Operation:
         """Start an instance; the outcome is True or the ExitReason it failed with."""
         child.generation += 1
-        child.state, child.leaving = STARTING, False
+        child.state, child.leaving = ChildState.STARTING, False
         child.token = secrets.randbits(62) + 1  # unguessable: only the instance can report as itself
-        node: str | None = None
-        if child.spec.requires:
-            placed = yield from self._place(child)
-            if not isinstance(placed, Placement):
-                outcome = placed
-                child.state, child.token = UNDEFINED, 0  # no instance was made: nothing to wait for
-                child.record_exit(outcome)
-                logs.emit(logging.ERROR, "start_error", self._path(child), reason=outcome.summary())
-                return outcome
-            node = None if placed.local else placed.node
-            child.placed = placed.node
+        node = (yield from self._place(child)) if child.spec.requires else None
+        if isinstance(node, ExitReason):
+            child.token = 0  # no instance was made: nothing to wait for
+            return self._start_failed(child, node)
         self.by_token[child.token] = child
-        services = self.ctx.services
-        start, name = child.spec.start, child.spec.name
         child.node, child.missed, child.awaiting = node, 0, False
-        if node is None:
-            child.address = self.ctx.spawn(self._path(child), start, child.checkpoint, services, child.token, name)
+        if node is None:  # inline: a tcp child is forked in this call and lives at this stack depth (see _thespian)
+            spec, services = child.spec, self.ctx.services
+            child.address = self.ctx.spawn(self._path(child), spec.start, child.checkpoint, services, child.token, spec.name)
         else:
-            lease = child_lease(*services.heartbeat)
-            child.address = self.ctx.spawn(
-                self._path(child), start, child.checkpoint, services, child.token, name, node=node, lease=lease
-            )
-            self.send_after(start_allowance(lease), _RemoteStartTimeout(child.token))
+            child.address = self._spawn_remote(child, node)
         outcome = yield Wait("start", child.token)
         if outcome is not True:
-            child.state = UNDEFINED
-            child.record_exit(outcome)
-            logs.emit(logging.ERROR, "start_error", self._path(child), reason=outcome.summary())
-        elif child.node is not None:
-            child.avoid = ()
-            self._beat_soon()
+            return self._start_failed(child, outcome)
+        if child.node is not None:
+            self._remote_started(child)
         return outcome
 
-    # Children on other nodes: placement and heartbeats (see .cluster).
-
-    def _place(self, child: ChildRecord) -> Operation:
-        """Ask the cluster actor where the child goes; the Placement, or the ExitReason it failed with."""
-        cluster = self.ctx.services.cluster
-        if cluster is None:
-            return Killed("no cluster actor to place a child with requirements")
-        if self._stopping:
-            return Killed("no_placement: the supervisor is stopping")
-        self.send(cluster, Place(self._path(child), child.token, dict(child.spec.requires), child.avoid))
-        placed = yield Wait("place", child.token)
-        if not isinstance(placed, Placement) or placed.node is None:
-            reason = placed.reason if isinstance(placed, Placement) else "no answer"
-            return Killed(f"no_placement: {reason}")
-        return placed
-
-    @handler
-    def _placed(self, message: Placement) -> None:
-        cluster = self.ctx.services.cluster
-        if self.sender != cluster or self.ops.resume("place", message.token, message):
-            return
-        if message.node is not None:
-            self.send(cluster, Release(message.key, message.node))  # an answer nobody waits for any more
-
-    def _release(self, child: ChildRecord) -> None:
-        cluster = self.ctx.services.cluster
-        if cluster is not None and child.placed is not None:
-            self.send(cluster, Release(self._path(child), child.placed))
-        child.node = child.placed = None
-
-    def _beat_soon(self) -> None:
-        if not self._beating:
-            self._beating = True
-            self.send_after(self.ctx.services.heartbeat[0], _Beat())
-
-    @handler
-    def _beat(self, message: _Beat) -> None:
-        if self.sender != self.address:
-            return
-        misses = self.ctx.services.heartbeat[1]
-        remote = [c for c in self.by_token.values() if c.node is not None and c.address_known]
-        for child in remote:
-            if child.awaiting:
-                # One heartbeat out at a time: sends to a peer that has stopped reading never
-                # finish, and Thespian queues every send of this process behind a few of those.
-                child.missed += 1
-                if child.missed >= misses:
-                    self._lost(child, f"no answer to heartbeats for {child.missed} intervals from node {child.node}")
-                continue
-            child.awaiting = True
-            self.send(child.address, Heartbeat(child.token))
-        self._beating = False
-        if any(c.node is not None for c in self.by_token.values()):
-            self._beat_soon()
-
-    @handler
-    def _heartbeat_answered(self, message: HeartbeatAck) -> None:
-        child = self.by_token.get(message.token) if isinstance(message.token, int) else None
-        if child is not None and self.sender == child.address:
-            child.missed, child.awaiting = 0, False
-            return
-        # An instance this supervisor has replaced (its node was cut off and is back): end it,
-        # so that a partition never leaves two instances of one child running.
-        self.ctx.count("stale_instances_ended")
-        logs.emit(logging.WARNING, "stale_instance_ended", self.path, address=str(self.sender))
-        self.ctx.kill(self.sender, None)
-
-    @handler
-    def _remote_start_timed_out(self, message: _RemoteStartTimeout) -> None:
-        child = self.by_token.get(message.token)
-        if self.sender == self.address and child is not None and child.state == STARTING and child.node is not None:
-            self._lost(child, f"did not start on node {child.node} in time")
-
-    def _lost(self, child: ChildRecord, why: str) -> None:
-        """A missed heartbeat counts as a crash: handled as that instance's exit, and it is told to end."""
-        logs.emit(logging.ERROR, "child_lost", self._path(child), node=child.node, why=why)
-        if child.reason is None:
-            child.reason = Killed(f"heartbeat_lost: {why}")
-        if child.state != STOPPING:
-            child.state = EXITING
-        child.avoid = (child.node,) if child.node else ()
-        self.ctx.kill(child.address, None)  # if it is alive after all, its lease ends it anyway
-        self._instance_ended(child)
+    def _start_failed(self, child: ChildRecord, reason: ExitReason) -> ExitReason:
+        child.state = ChildState.UNDEFINED
+        child.record_exit(reason)
+        logs.emit(logging.ERROR, "start_error", self._path(child), reason=reason.summary())
+        return reason
 
     def _terminate(self, child: ChildRecord) -> Operation:
         """OTP's do_terminate: stop the instance (if any) by its shutdown policy."""
         if child.token:
-            if child.state in (RUNNING, STARTING):
-                child.state = STOPPING
+            if child.state in (ChildState.RUNNING, ChildState.STARTING):
+                child.state = ChildState.STOPPING
                 self._ask_to_stop(child)
-            elif child.state == EXITING and self.ctx.isolated:
+            elif child.state is ChildState.EXITING and self.ctx.isolated:
                 # It said it is ending; if it does not, it is killed like a slow stopper.
                 self.send_after(STOP_GRACE, _StopTimeout(child.token))
             reason = yield Wait("exit", child.token)
@@ -545,7 +328,7 @@ class Supervisor(SupervisorUpgrade, SupervisorRequests):
     @handler
     def _stop_timed_out(self, message: _StopTimeout) -> None:
         child = self.by_token.get(message.token)
-        if self.sender == self.address and child is not None and child.state in (STOPPING, EXITING):
+        if self.sender == self.address and child is not None and child.state in (ChildState.STOPPING, ChildState.EXITING):
             logs.emit(logging.WARNING, "shutdown_timeout", self._path(child), seconds=child.spec.shutdown)
             self.ctx.kill(child.address, child.pid)
 
@@ -568,7 +351,7 @@ class Supervisor(SupervisorUpgrade, SupervisorRequests):
             if child in self.children:
                 self.children.remove(child)
         else:
-            child.state = UNDEFINED
+            child.state = ChildState.UNDEFINED
 
     # Shutting this supervisor down.
 
@@ -578,13 +361,7 @@ class Supervisor(SupervisorUpgrade, SupervisorRequests):
             self.ctx.count("rejected")
             return
         self._stopping = True
-        waiting = self.ops.waiting
-        if waiting is not None and waiting.kind == "place":
-            # A start waiting for a member to join must not hold up a shutdown for placement_wait.
-            child = next((c for c in self.children if c.token == waiting.token), None)
-            if child is not None and self.ctx.services.cluster is not None:
-                self.send(self.ctx.services.cluster, Release(self._path(child), ""))  # stop waiting for it
-            self.ops.resume("place", waiting.token, Placement("", waiting.token, None, reason="the supervisor is stopping"))
+        self._stop_placing()
         self.ops.run(lambda: self._shut_down(Shutdown()))
 
     def _shut_down(self, reason: ExitReason) -> Operation:
@@ -603,40 +380,6 @@ class Supervisor(SupervisorUpgrade, SupervisorRequests):
     def _undeliverable(self, message: Undeliverable) -> None:
         self.ctx.count("failures_received")
 
-    # Telling the registry and the bus.
-
-    def _announce_up(self, child: ChildRecord) -> bool:
-        """Tell the registry and the bus; True if the start waits for the registry's answer."""
-        logs.emit(logging.INFO, "child_started", self._path(child), pid=child.pid, restarts=child.restarts)
-        self.publish_event("child.started", self._path(child), None)
-        registry = self.ctx.services.registry
-        if child.spec.name and registry is not None:
-            self.send(registry, Register(child.spec.name, child.address, child.token, child.pid or 0))
-            return True
-        return False
-
-    def _announce_down(
-        self, child: ChildRecord, address: Address | None, reason: ExitReason, by_operation: bool
-    ) -> None:
-        self.publish_event("child.exited", self._path(child), reason)
-        if address is None:
-            return  # it never started: it registered nothing and its address never left this process
-        services = self.ctx.services
-        if child.spec.name and services.registry is not None:
-            # An operation stops children to restart them unless they are leaving for good;
-            # the registry holds their mail meanwhile, for a bounded time.
-            final = child.leaving or child.spec.restart is Restart.TEMPORARY
-            coming_back = not final and (by_operation or self._restarts(child, reason))
-            self.send(services.registry, Unavailable(child.spec.name, address, coming_back, reason.summary()))
-        if services.bus is not None:
-            self.send(services.bus, ActorDown(address))
-
-    def publish_event(self, kind: str, path: str, reason: ExitReason | None) -> None:
-        bus = self.ctx.services.bus
-        if bus is not None:
-            subject = ".".join(["omega", kind, *(path.split("/") if path else ["guardian"])])
-            self.send(bus, Publish(subject, {"path": path, "reason": reason.summary() if reason else None}))
-
     # Small helpers.
 
     def _path(self, child: ChildRecord) -> str:
@@ -644,12 +387,3 @@ class Supervisor(SupervisorUpgrade, SupervisorRequests):
 
     def _find(self, id: Any) -> ChildRecord | None:
         return next((child for child in self.children if child.spec.id == id), None)
-
-
-def _well_formed(reason: object) -> bool:
-    """A reason from a child is a message from another process: check its shape."""
-    if isinstance(reason, Crash):
-        return isinstance(reason.report, CrashReport)
-    if isinstance(reason, (Shutdown, Killed)):
-        return isinstance(reason.detail, str)
-    return isinstance(reason, Normal)

@@ -13,17 +13,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .actor import Actor, handler
+from ._context import SystemActor
+from .actor import handler
 from .child_record import ChildRecord
 from .child_spec import ChildSpec
 from .exits import Killed
 from .introspection import (
-    RESTARTING,
-    RUNNING,
-    UNDEFINED,
     ChildCounts,
     ChildInfo,
     Children,
+    ChildState,
     TreeNode,
 )
 from .messages import (
@@ -51,7 +50,7 @@ class _TreeTimeout:
     round: int
 
 
-class SupervisorRequests(Actor):
+class SupervisorRequests(SystemActor):
     """Request and query handlers of :class:`~.supervisor.Supervisor`."""
 
     spec: SupervisorSpec
@@ -126,7 +125,7 @@ class SupervisorRequests(Actor):
     def _kill_child(self, message: KillChild) -> Done | Refused:
         # Not an operation: it must not wait behind one, since a hung child may be what blocks it.
         child = self._find(message.id)
-        if child is None or child.address is None or child.state != RUNNING or not isinstance(message.reason, str):
+        if child is None or child.address is None or child.state is not ChildState.RUNNING or not isinstance(message.reason, str):
             return Refused("kill_child", "not_found" if child is None else "not_running")
         child.reason = Killed(message.reason[:200])
         self.ctx.kill(child.address, child.pid)
@@ -167,9 +166,9 @@ class SupervisorRequests(Actor):
         child = self._find(id)
         if child is None:
             return Refused(request, "not_found"), None
-        if child.state == RESTARTING:
+        if child.state is ChildState.RESTARTING:
             return Refused(request, "restarting"), None
-        if child.state != UNDEFINED:
+        if child.state is not ChildState.UNDEFINED:
             return Refused(request, "running"), None
         return None, child
 
@@ -203,7 +202,7 @@ class SupervisorRequests(Actor):
         if len(self._tree_askers) > 1:
             return  # a gather is under way; its answer serves every asker
         self._tree_round += 1
-        running = [c for c in self.children if c.spec.is_supervisor and c.state == RUNNING]
+        running = [c for c in self.children if c.spec.is_supervisor and c.state is ChildState.RUNNING]
         self._tree_waiting = {c.token: None for c in running}
         for child in running:
             self.send(child.address, GetTree())
@@ -248,7 +247,7 @@ class SupervisorRequests(Actor):
             )  # fmt: skip
         counters = tuple(sorted(getattr(self.ctx, "counters", {}).items()))
         return TreeNode(
-            id=self.path.rpartition("/")[2], path=self.path, type="supervisor", state=RUNNING,
+            id=self.path.rpartition("/")[2], path=self.path, type="supervisor", state=ChildState.RUNNING,
             pid=self.ctx.pid, address=self.address, strategy=self.spec.strategy.value,
             children=tuple(nodes), counters=counters,
         )  # fmt: skip

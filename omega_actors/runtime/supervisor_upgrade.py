@@ -26,11 +26,12 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from .actor import Actor, handler
+from ._context import SystemActor
+from .actor import handler
 from .child_record import ChildRecord
 from .child_spec import ChildSpec
 from .exits import ExitReason
-from .introspection import EXITED, RUNNING
+from .introspection import ChildState
 from .messages import Address, Reconfigure, Reconfigured
 from .operations import Operation, OperationQueue, Wait
 from .reconfigure import plan_level
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from .intensity import RestartWindow
 
 
-class SupervisorUpgrade(Actor):
+class SupervisorUpgrade(SystemActor):
     """Reconfiguration handlers of :class:`~.supervisor.Supervisor`."""
 
     spec: SupervisorSpec
@@ -139,13 +140,13 @@ class SupervisorUpgrade(Actor):
     def reconfigure_child(self, child: ChildRecord, spec: ChildSpec, changes: list[str]) -> Operation:
         """Hand a supervisor child its new nested spec; None, or why it stopped part way."""
         child.spec = spec  # what any later instance starts with, whatever happens next
-        if child.state != RUNNING:
+        if child.state is not ChildState.RUNNING:
             return None
         self.send(child.address, Reconfigure(nested_spec(spec)))
         reply = yield Wait("reconfigure", child.token)
         if isinstance(reply, ExitReason):
             # It ended meanwhile: its exit is handled as any other, after this operation.
-            child.state = EXITED
+            child.state = ChildState.EXITED
             generation = child.generation
             self.ops.later(lambda: self._handle_exit(child, generation, reply))
             return f"exited while reconfiguring: {reply.summary()}"

@@ -389,9 +389,11 @@ def test_an_error_reads_file_then_key_then_message(tmp_path: Path) -> None:
     assert "got -1" in error.detail
 
 
-def test_an_unknown_top_level_table_is_named_with_a_did_you_mean_hint(tmp_path: Path) -> None:
-    error = load_error(tmp_path, "[tre]\nstrategy = \"one_for_one\"\n")
-    assert_error(error, "tree.toml", "tre", "unknown table 'tre'", "did you mean 'tree'?", "expected one of: system, tree")
+@pytest.mark.parametrize(("name", "meant"), [("tre", "tree"), ("trees", "tree"), ("systen", "system"), ("clustr", "cluster")])
+def test_a_table_one_typo_from_a_runtime_section_is_refused_with_a_did_you_mean_hint(tmp_path: Path, name: str, meant: str):
+    error = load_error(tmp_path, f"[{name}]\nstrategy = \"one_for_one\"\n")
+    expected = (f"[{name}] is one typo away", f"did you mean [{meant}]?", "[system], [cluster], [tree]")
+    assert_error(error, "tree.toml", name, *expected)
 
 
 def test_a_top_level_key_that_is_not_a_table_is_refused(tmp_path: Path) -> None:
@@ -851,3 +853,68 @@ def test_the_shipped_project_config_loads() -> None:
     assert all(Path(source).parent == PROJECT_CONFIG for source in config.sources.values())
     if config.tree is not None:
         assert all(isinstance(child, ChildSpec) for child in config.tree.children)
+
+
+# --- The application's own sections ---------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class LibrarySettings:
+    max_loans: int = 3
+    greeting: str = "welcome"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_loans, bool) or not isinstance(self.max_loans, int) or self.max_loans < 1:
+            raise ConfigError(f"expected a whole number >= 1; got {self.max_loans!r}", key="max_loans")
+
+
+def test_any_other_table_is_the_applications_and_is_kept_with_its_file(tmp_path: Path) -> None:
+    write(tmp_path, "tree.toml", TREE_TOML)
+    library = write(tmp_path, "library.toml", "[library]\nmax_loans = 2\n\n[router]\nmax_input_chars = 10\n")
+    config = load_config(tmp_path)
+    assert dict(config.tables) == {"library": {"max_loans": 2}, "router": {"max_input_chars": 10}}
+    assert config.sources["library"] == config.sources["router"] == str(library)
+
+
+def test_a_section_reads_as_the_applications_frozen_settings(tmp_path: Path) -> None:
+    write(tmp_path, "library.toml", "[library]\nmax_loans = 2\n")
+    assert load_config(tmp_path).section("library", LibrarySettings) == LibrarySettings(max_loans=2)
+
+
+def test_a_section_no_file_defines_reads_as_the_settings_defaults(tmp_path: Path) -> None:
+    write(tmp_path, "tree.toml", TREE_TOML)
+    assert load_config(tmp_path).section("library", LibrarySettings) == LibrarySettings()
+
+
+def test_an_unknown_key_in_a_section_names_its_file_its_key_and_the_closest_accepted(tmp_path: Path) -> None:
+    write(tmp_path, "library.toml", "[library]\nmax_loan = 2\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path).section("library", LibrarySettings)
+    assert_error(caught.value, "library.toml", "library.max_loan", "unknown key 'max_loan'",
+                 "did you mean 'max_loans'?", "expected one of: max_loans, greeting")  # fmt: skip
+
+
+def test_a_bad_value_in_a_section_is_located_by_the_settings_own_check(tmp_path: Path) -> None:
+    write(tmp_path, "library.toml", "[library]\nmax_loans = 0\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path).section("library", LibrarySettings)
+    assert_error(caught.value, "library.toml", "library.max_loans", "expected a whole number >= 1; got 0")
+
+
+def test_an_application_section_that_is_not_a_table_is_refused(tmp_path: Path) -> None:
+    error = load_error(tmp_path, "library = 5\n", name="library.toml")
+    assert_error(error, "library.toml", "library", "expected a table ([library])", "got int 5")
+
+
+def test_an_application_section_in_two_files_names_both_files(tmp_path: Path) -> None:
+    write(tmp_path, "a.toml", "[library]\nmax_loans = 1\n")
+    write(tmp_path, "b.toml", "[library]\nmax_loans = 2\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path)
+    assert_error(caught.value, "b.toml", "library", f"[library] is already defined in {tmp_path / 'a.toml'}")
+
+
+def test_a_runtime_section_is_not_read_as_an_application_section(tmp_path: Path) -> None:
+    write(tmp_path, "tree.toml", TREE_TOML)
+    with pytest.raises(ValueError, match=r"\[system\] is the runtime's own section: read config.system"):
+        load_config(tmp_path).section("system", LibrarySettings)
