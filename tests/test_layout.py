@@ -12,7 +12,10 @@ Imports run one way, top to bottom::
 
 A module may import its own package and any package below it, plain-code
 packages may use each other, and nothing may close a cycle, not even an
-import inside a function.
+import inside a function. Application code (actors and the plain-code
+packages of the product) reaches the runtime through ``omega_actors.runtime``
+alone; the operator's tools (app, reload, sim, benchmarks, cli) may also use
+its public modules (processes, reconfigure, logs, ...), never its private ones.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "omega_actors"
 THESPIAN_IMPORTERS = ("runtime/_thespian", "benchmarks/raw_thespian.py")  # a module, or every module of a package
 PLAIN = ("brain", "federation", "router", "genesis", "skeleton", "storage", "reload", "evaluation")
 LAYERS = {
-    "errors": 0, "tables": 1,
+    "errors": 0,
     "runtime": 1,
     **{name: 2 for name in PLAIN},
     "actors": 3,
@@ -49,6 +52,8 @@ ACTOR_SUBSYSTEMS = {
     "demo": {"demo"},
 }
 ACTOR_CONTRACTS = {"sync_messages"}
+# Packages that import the runtime only through its public boundary, omega_actors.runtime.
+THROUGH_THE_BOUNDARY = {"actors", "brain", "federation", "router", "genesis", "skeleton", "storage", "evaluation"}
 
 
 def module_name(path: Path) -> str:
@@ -126,6 +131,13 @@ def test_an_actor_module_imports_no_other_subsystem_s_actors():
             if target.startswith("omega_actors.actors.") and other not in ACTOR_CONTRACTS:
                 assert shell not in ACTOR_CONTRACTS, f"the contract {shell} imports the actor module {other}"
                 assert subsystem[other] == subsystem[shell], f"actors.{shell} imports actors.{other}, another subsystem's"
+
+
+def test_application_code_imports_the_runtime_through_its_boundary_alone():
+    for path in modules():
+        if package_of(module_name(path)) in THROUGH_THE_BOUNDARY:
+            inside = sorted(target for target in targets(path) if target.startswith("omega_actors.runtime."))
+            assert not inside, f"{module_name(path)} imports {inside[0]}: import it from omega_actors.runtime"
 
 
 def test_no_module_imports_a_private_name_of_another_package():

@@ -64,12 +64,7 @@ from ..federation.constellation import (
 from ..federation.ingest import DecodedBatch, Device, Ingest, pack_rows, unpack_rows
 from ..federation.shard import AGGREGATE
 from ..federation.wire import FrameVerdict
-from ..runtime import (
-    Actor,
-    handler,
-    logs,
-)
-from ..runtime.messages import Address, Refused
+from ..runtime import Actor, Address, Refused, emit, handler
 from ..storage.constellation import ConstellationStore, open_store
 from .sync_messages import (
     PUBLISHER,
@@ -205,8 +200,8 @@ class ShardActor(_StoreUser):
                 raise ValueError("batch is a whole number and rows are bytes")
             rows = unpack_rows(message.rows)
         except ValueError as exc:  # only the ingest sends these; anything else is refused, not a crash
-            self.ctx.count("refused")
-            logs.emit(logging.WARNING, "shard_append_refused", self.path, reason=str(exc))
+            self.increment("refused")
+            emit(logging.WARNING, "shard_append_refused", self.path, reason=str(exc))
             return Refused("ShardAppend", str(exc))
         self.writer.commit(message.batch, rows)  # a batch id stored before is skipped
         return ShardCommitted(message.batch, self.shard, message.nonce)
@@ -317,8 +312,8 @@ class IngestActor(_StoreUser):
         pending = self.pending.get(message.batch)
         if pending is not None and not _same(message.nonce, pending.nonce):
             # An ack before the commit would lose data: only the shard that got the part can answer for it.
-            self.ctx.count("refused")
-            logs.emit(logging.WARNING, "forged_commit_refused", self.path, batch=message.batch)
+            self.increment("refused")
+            emit(logging.WARNING, "forged_commit_refused", self.path, batch=message.batch)
             return
         if pending is not None:
             pending.parts.pop(message.shard, None)
@@ -327,9 +322,9 @@ class IngestActor(_StoreUser):
     @handler
     def timed_out(self, message: ShardTimeout) -> None:
         if message.batch in self.pending and self.pending[message.batch].parts:
-            logs.emit(logging.WARNING, "shard_batch_resent", self.path, batch=message.batch,
+            emit(logging.WARNING, "shard_batch_resent", self.path, batch=message.batch,
                       shards=sorted(self.pending[message.batch].parts))
-            self.ctx.count("shard_resends")
+            self.increment("shard_resends")
             self._send_parts(message.batch)
 
     def _complete_if_done(self, batch: int) -> None:
@@ -347,7 +342,7 @@ class IngestActor(_StoreUser):
         try:
             device = enroll(self.store, message.device, message.quality)
         except ValueError as exc:
-            self.ctx.count("refused")
+            self.increment("refused")
             return Refused("Enroll", str(exc))
         self.ingest.add_device(device)
         self.send_named(PUBLISHER, DeviceKeys(device))
@@ -419,7 +414,7 @@ class PublisherActor(_StoreUser):
             return  # an answer to a round that a newer one replaced, or one that is complete
         if (not isinstance(message.rows, bytes) or len(message.rows) % AGGREGATE.itemsize
                 or message.shard not in range(self.settings.shards) or not _same(message.nonce, self.round_nonce)):
-            self.ctx.count("refused")
+            self.increment("refused")
             return
         self.parts[message.shard] = np.frombuffer(message.rows, AGGREGATE)
         if len(self.parts) < self.settings.shards:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from ..runtime import Actor, Event, handler, logs
+from ..runtime import Actor, Event, emit, handler
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ class Watcher(DemoActor):
     @handler
     def event(self, message: Event) -> None:
         self.seen += 1
-        logs.emit(logging.INFO, "watcher_saw", self.path, subject=message.subject, payload=message.payload)
+        emit(logging.INFO, "watcher_saw", self.path, subject=message.subject, payload=message.payload)
 
     @handler
     def get_count(self, message: GetCount) -> int:

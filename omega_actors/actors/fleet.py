@@ -35,13 +35,7 @@ from typing import Any
 from ..brain.settings import BrainSettings
 from ..evaluation.fleet import FleetWorker, ViewIn, load_catalogue
 from ..federation.device import SyncSettings
-from ..runtime import (
-    Actor,
-    handler,
-    logs,
-)
-from ..runtime.messages import ActorFailed, Address
-from ..tables import settings_from_table
+from ..runtime import Actor, ActorFailed, Address, emit, handler, settings_from_table
 from .sync_messages import (
     INGEST,
     PUBLISHER,
@@ -265,7 +259,7 @@ class FleetWorkerActor(Actor):
     def sync_timed_out(self, message: SyncTimeout) -> None:
         if message.step != self.step or not self.outstanding:
             return
-        logs.emit(logging.INFO, "fleet_sync_timeout", self.path, tvs=len(self.outstanding))
+        emit(logging.INFO, "fleet_sync_timeout", self.path, tvs=len(self.outstanding))
         for tv in list(self.outstanding):
             self.ok[tv] = False
             self._finish(tv)

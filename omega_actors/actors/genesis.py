@@ -48,13 +48,15 @@ from ..genesis.request import ExperimentRequest, parse_request
 from ..genesis.sandbox import Sandboxes, new_experiment_id
 from ..runtime import (
     Actor,
+    ChildStarted,
+    Done,
     Event,
     Refused,
     Restart,
+    StartChild,
+    emit,
     handler,
-    logs,
 )
-from ..runtime.messages import ChildStarted, Done, StartChild
 
 SERVICE = "genesis.service"
 EXPERIMENTS = "genesis.experiments"
@@ -212,9 +214,9 @@ class GenesisService(Actor):
         return Admitted(experiment_id)
 
     def _reject(self, experiment_id: str, requester: str, payload: object, reason: str) -> Refused:
-        self.ctx.count("rejected")
+        self.increment("rejected")
         self._records.rejected(requester, reason)
-        logs.emit(logging.WARNING, "genesis_request_rejected", self.path, requester=requester, reason=reason)
+        emit(logging.WARNING, "genesis_request_rejected", self.path, requester=requester, reason=reason)
         extra = payload.get("extra", {}) if isinstance(payload, Mapping) else {}
         self.publish(f"genesis.experiment.failed.{experiment_id}", {
             "experiment_id": experiment_id, "status": "rejected", "reason": reason, "requester": requester,
@@ -341,7 +343,7 @@ class ImprovementAggregator(Actor):
         try:
             settings = check_ranking(payload.get("settings"))
         except GenesisError:
-            self.ctx.count("malformed_improvement")
+            self.increment("malformed_improvement")
             return
         key = fingerprint(settings)
         self.settings[key] = settings

@@ -26,8 +26,7 @@ from ..genesis.improvement import (
     hit_rate,
     validated,
 )
-from ..runtime import Actor, Event, Refused, handler
-from ..runtime.messages import Done
+from ..runtime import Actor, Done, Event, Refused, handler
 from ..storage.state_repository import StateRepository
 from .tv_brain import (
     Episodes,
@@ -185,7 +184,7 @@ class Improver(Actor):
         try:
             settings = check_ranking(payload.get("settings"))
         except GenesisError:
-            self.ctx.count("malformed_recommendation")
+            self.increment("malformed_recommendation")
             return
         key = fingerprint(settings)
         if all(self.committed.get(k) == v for k, v in settings.items()):

@@ -48,8 +48,7 @@ from ..router.intents import IntentClassifier
 from ..router.layers import CHAT_LAYERS, Layer
 from ..router.rules import Rules
 from ..router.settings import LayerSettings, RouterSettings
-from ..runtime import Actor, handler
-from ..runtime.messages import Refused
+from ..runtime import Actor, Refused, handler
 
 SYSTEM_PROMPT = "Answer briefly and directly."
 
@@ -111,7 +110,7 @@ class Provider(Actor):
     def call(self, message: Call) -> Answer | Failed | Refused:
         bad = _malformed(message, self.settings.max_input_chars)
         if bad:
-            self.ctx.count("refused")
+            self.increment("refused")
             return Refused("Call", bad)
         remaining = message.deadline - time.time()
         if remaining <= 0:  # it waited behind slower calls until the router gave up on it

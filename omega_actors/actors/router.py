@@ -48,12 +48,13 @@ from ..router.store import RouterStore
 from ..runtime import (
     Actor,
     ActorFailed,
+    Address,
+    Refused,
+    TimerRef,
     Undeliverable,
+    emit,
     handler,
-    logs,
 )
-from ..runtime.actor import TimerRef
-from ..runtime.messages import Address, Refused
 from .providers import Answer, Call, Failed
 
 # Seconds past a layer's own timeout before the router gives up on a provider:
@@ -161,7 +162,7 @@ class RouterActor(Actor):
             self.router = Router(self.settings, learned.learner, learned.compiler, learned.ledger)
             self.base = learned.commit
             for dropped in learned.dropped:
-                logs.emit(logging.WARNING, "router_handler_dropped", self.path, reason=dropped)
+                emit(logging.WARNING, "router_handler_dropped", self.path, reason=dropped)
         if self.restored is not None:  # newer than the store: what the last instance had not committed yet
             state = self.restored
             self.router = Router(self.settings, Learner.from_dict(self.settings.learning, state["learning"]),
@@ -188,7 +189,7 @@ class RouterActor(Actor):
             energy = EnergyState(message.on_battery, message.battery_pct, message.solar_peak, message.carbon_g_per_kwh)
             decision = self.router.decide(message.text, energy, self.available())
         except (RouterInputError, ConfigError) as exc:
-            self.ctx.count("refused")
+            self.increment("refused")
             return Refused("Route", str(exc))
         decision_us = (time.perf_counter() - began) * 1e6
         reply_to = self.sender
@@ -216,7 +217,7 @@ class RouterActor(Actor):
     def answered(self, message: Answer) -> None:
         problem = _answer_problem(message)
         if problem:
-            self.ctx.count("malformed_replies")
+            self.increment("malformed_replies")
             pending = self._current(message.request, message.attempt) if isinstance(message.request, int) else None
             if pending is not None:
                 self._forget(pending.layer, message.request, message.attempt)
@@ -242,7 +243,7 @@ class RouterActor(Actor):
         if any(isinstance(v, bool) or not isinstance(v, int) for v in ids) or message.layer not in _LAYER_NUMBERS or (
             isinstance(retry_in, bool) or not isinstance(retry_in, (int, float)) or not math.isfinite(retry_in)
         ):
-            self.ctx.count("malformed_replies")  # its call's timer moves the task on
+            self.increment("malformed_replies")  # its call's timer moves the task on
             return
         self._forget(Layer(message.layer), message.request, message.attempt)
         pending = self._current(message.request, message.attempt)
@@ -265,7 +266,7 @@ class RouterActor(Actor):
         layer = _layer_named(message.actor)
         held = self.sent.get(layer) if layer is not None else None
         if not held:
-            self.ctx.count("failures_unmatched")
+            self.increment("failures_unmatched")
             return
         request, attempt = held.popleft()
         held.clear()  # their timers move them on
@@ -283,7 +284,7 @@ class RouterActor(Actor):
         layer = _layer_named(message.target)
         waiting = sorted((p for p in self.pending.values() if p.layer == layer), key=lambda p: p.started)
         if layer is None or not waiting:
-            self.ctx.count("failures_unmatched")
+            self.increment("failures_unmatched")
             return
         self._forget(layer, waiting[0].request, waiting[0].attempt)
         self._next(waiting[0], f"{layer.label}: Undeliverable: {message.reason}")
@@ -297,7 +298,7 @@ class RouterActor(Actor):
     def _current(self, request: int, attempt: int) -> _Pending | None:
         pending = self.pending.get(request)
         if pending is None or pending.attempt != attempt:
-            self.ctx.count("late_replies")  # an escalated task's earlier layer answered after all
+            self.increment("late_replies")  # an escalated task's earlier layer answered after all
             return None
         return pending
 
@@ -306,7 +307,7 @@ class RouterActor(Actor):
             self.cancel_timer(pending.timer)
             pending.timer = None
         pending.attempts.append(Attempt(pending.layer, False, usage, time.monotonic() - pending.started, None, error))
-        logs.emit(logging.INFO, "router_escalation", self.path, layer=pending.layer.label, error=error)
+        emit(logging.INFO, "router_escalation", self.path, layer=pending.layer.label, error=error)
         available = self.available()
         following = pending.decision.plan.after(pending.layer)
         while following is not None and following not in available:
@@ -351,12 +352,12 @@ class RouterActor(Actor):
             except BranchMoved as moved:
                 # Another router (a `route` command beside this one) committed since. Its commit stays
                 # in the branch's history, as the parent of this one: nothing is lost from git.
-                logs.emit(logging.WARNING, "router_branch_moved", self.path, reason=str(moved))
+                emit(logging.WARNING, "router_branch_moved", self.path, reason=str(moved))
                 head = store.history(1)
                 self.base = store.save(self.router, why, expected=head[0][0] if head else None)
             self.unsaved = 0
         except StateError as exc:  # the checkpoint still holds it; the next save retries
-            logs.emit(logging.WARNING, "router_save_failed", self.path, reason=str(exc))
+            emit(logging.WARNING, "router_save_failed", self.path, reason=str(exc))
 
     def _state(self) -> dict[str, Any]:
         # Compiled handlers are committed whenever they change, so a restart reads them from git;

@@ -25,14 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..runtime import (
-    Actor,
-    Event,
-    Refused,
-    Restart,
-    handler,
-)
-from ..runtime.messages import KillChild
+from ..runtime import Actor, Event, KillChild, Refused, Restart, handler
 from ..skeleton.extract import unpack
 from ..skeleton.reader import DEFAULT_MAX_FILE_BYTES, read
 from ..skeleton.schedule import Batch, Finished, Limits, Schedule
@@ -175,11 +168,11 @@ class Coordinator(Actor):
     def work_done(self, message: WorkDone) -> None:
         run = self.run
         if run is None or message.run != run.number or message.worker not in self.generation:
-            return self.ctx.count("stale_replies")
+            return self.increment("stale_replies")
         if not isinstance(message.batch_id, int) or not isinstance(message.outcomes, tuple):
-            return self.ctx.count("malformed_replies")  # its files stay held: the watchdog gives them back
+            return self.increment("malformed_replies")  # its files stay held: the watchdog gives them back
         run.progress["cpu"] += message.cpu_seconds if isinstance(message.cpu_seconds, float) else 0.0
-        self._apply(run.schedule.done(message.worker, message.batch_id, [_checked(o, self.ctx.count) for o in message.outcomes]))
+        self._apply(run.schedule.done(message.worker, message.batch_id, [_checked(o, self.increment) for o in message.outcomes]))
         self._feed(message.worker)
         self._arm(message.worker)  # it starts the next batch it holds now
         self._maybe_finish()

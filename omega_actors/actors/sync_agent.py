@@ -38,10 +38,18 @@ from ..errors import ConfigError
 from ..federation.device import SyncSession, SyncSettings, bundle_tables
 from ..federation.encoder import LocalPattern
 from ..federation.transport import Link
-from ..runtime import Actor, Backoff, ChildSpec, Clock, MonotonicClock, handler, logs
-from ..runtime.messages import Address
+from ..runtime import (
+    Actor,
+    Address,
+    Backoff,
+    ChildSpec,
+    Clock,
+    MonotonicClock,
+    emit,
+    handler,
+    settings_from_table,
+)
 from ..storage.files import write_atomically
-from ..tables import settings_from_table
 from .sync_messages import (
     INGEST,
     PUBLISHER,
@@ -111,7 +119,7 @@ class SyncAgent(Actor):
         if self.link_kind == "off":
             return
         if self._stored_key() is None and self.link_kind == "nats":
-            logs.emit(logging.WARNING, "sync_key_missing", self.path, tv=self.tv, file=str(self._key_file()))
+            emit(logging.WARNING, "sync_key_missing", self.path, tv=self.tv, file=str(self._key_file()))
         self._enroll_again()
         self.send_after(self.tick_seconds, Tick())
 
@@ -271,7 +279,7 @@ class SyncAgent(Actor):
         assert self.session is not None
         self.stage = IDLE
         self.session.finish(self.clock.now(), ok)
-        self.ctx.count("syncs_ok" if ok else "syncs_failed")
+        self.increment("syncs_ok" if ok else "syncs_failed")
         report = SyncReport(ok, self.session.bundle_version, dict(self.session.counts))
         for waiter in self.waiting:
             self.send(waiter, report)

@@ -54,13 +54,7 @@ from ..brain import (
 from ..brain.settings import RANKING_KEYS
 from ..errors import BrainInputError, OmegaError
 from ..genesis.improvement import proven_recall
-from ..runtime import (
-    Actor,
-    handler,
-    is_address,
-    logs,
-)
-from ..runtime.messages import Address, Done, Refused
+from ..runtime import Actor, Address, Done, Refused, emit, handler, is_address
 
 CONSOLIDATE_SECONDS = 60.0
 F = TypeVar("F", bound=Callable[..., Any])
@@ -87,8 +81,8 @@ def _refusing(method: F) -> F:
 
 def _refused(actor: Actor, request: str, exc: BrainInputError) -> Refused:
     """Bad input is answered and counted, never a crash: a hostile caller cannot use up the restart intensity."""
-    actor.ctx.count("refused")
-    logs.emit(logging.WARNING, "brain_input_refused", actor.path, request=request, reason=str(exc))
+    actor.increment("refused")
+    emit(logging.WARNING, "brain_input_refused", actor.path, request=request, reason=str(exc))
     return Refused(request, str(exc))
 
 
@@ -346,7 +340,7 @@ class MemoryActor(Actor):
         # Texts go to the embedder actor; this process never loads the model (about 60 MB).
         self.brain = Brain.open(self.directory, None, self.settings)
         if self.brain.rebuilt_index:
-            logs.emit(logging.INFO, "index_rebuilt", self.path, tv=self.tv, items=len(self.brain))
+            emit(logging.INFO, "index_rebuilt", self.path, tv=self.tv, items=len(self.brain))
         self.send_after(CONSOLIDATE_SECONDS, Consolidate())
 
     def stopping(self, reason: object) -> None:
@@ -405,7 +399,7 @@ class MemoryActor(Actor):
     @_refusing
     def retune(self, message: Retune) -> Retuned | Refused:
         settings = self._brain.retune(message.check())
-        logs.emit(logging.INFO, "brain_retuned", self.path, tv=self.tv, settings=message.settings)
+        emit(logging.INFO, "brain_retuned", self.path, tv=self.tv, settings=message.settings)
         return Retuned({key: getattr(settings, key) for key in RANKING_KEYS})
 
     @handler

@@ -33,8 +33,14 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import OmegaError
-from ..runtime import Actor, Runtime, SupervisorSpec, SystemConfig, handler
-from ..runtime.cluster_config import ClusterConfig
+from ..runtime import (
+    Actor,
+    ClusterConfig,
+    Runtime,
+    SupervisorSpec,
+    SystemConfig,
+    handler,
+)
 from ..runtime.processes import Watched, kill_group_of, parent_of, start_time
 from ..runtime.system import free_port
 

@@ -182,14 +182,13 @@ def _restart_ms(base: str, samples: int, data: str) -> float:
 
 
 def _create_ms(samples: int) -> float:
-    from ..runtime._thespian import ThespianSystem
-
-    # Binding like the runtime does: the adapter installs the loopback patch.
-    system = ThespianSystem("tcp", admin_port=free_port(), bind="127.0.0.1", log_defs=None)
+    # Bound like the runtime's: the ping-pong rounds started a runtime in this process, which
+    # installed the adapter's loopback patch for every Thespian endpoint after it.
+    system = raw_thespian.start("multiprocTCPBase", free_port())
     try:
-        timings = [raw_thespian.create_seconds(system._system) for _ in range(samples)]
+        timings = [raw_thespian.create_seconds(system) for _ in range(samples)]
     finally:
-        system.close()
+        system.shutdown()
     return round(statistics.median(timings) * 1000, 3)
 
 

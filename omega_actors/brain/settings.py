@@ -37,7 +37,7 @@ from typing import Any
 
 from omega_actors.brain.index import IndexParams
 from omega_actors.errors import ConfigError
-from omega_actors.tables import settings_from_table
+from omega_actors.runtime import settings_from_table
 
 _COUNTS = ("threads", "max_text_chars", "capacity", "hnsw_m", "ef_construction", "ef_search",
            "recent_window", "consolidate_every", "save_index_every", "cowatch_window", "history_limit")

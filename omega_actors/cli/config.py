@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..app.router import router_table
+from ..app.config import check_sections
 from ..app.running import attach_reloader
 from ..errors import OmegaError
 from ..reload import ChangeOutcome, ChangeStatus, reload_settings, state_path
@@ -60,14 +60,14 @@ def _change_options(parser: argparse.ArgumentParser) -> None:
 
 def check_directory(args: argparse.Namespace) -> int:
     config = load_config(args.directory)
-    reload_settings(config)
-    if "router" in config.tables:
-        router_table(config)
-        if config.tree is None:
-            print(f"{args.directory}: ok ({config.system.base} base, a [router] table)")
-            return 0
-    tree = config.require_tree()
-    print(f"{args.directory}: ok ({config.system.base} base, root {config.root_id!r} with {len(tree.children)} children)")
+    others = check_sections(config)
+    if "router" in config.tables and config.tree is None:
+        print(f"{args.directory}: ok ({config.system.base} base, a [router] table)")
+    else:
+        tree = config.require_tree()
+        print(f"{args.directory}: ok ({config.system.base} base, root {config.root_id!r} with {len(tree.children)} children)")
+    for name in others:
+        print(f"note: [{name}] ({config.sources[name]}) is read by no part of omega_actors: your application's own section")
     return 0
 
 

@@ -48,6 +48,7 @@ from omega_actors.federation.wire import (
     split_frame,
     verify,
 )
+from omega_actors.runtime import check_keys
 from omega_actors.storage.constellation import ConstellationStore
 
 log = logging.getLogger(__name__)
@@ -77,9 +78,11 @@ class ConstellationSettings:
         """Settings from one flat table, split into the parts' dataclasses; an error names ``constellation.<key>``."""
         parts: dict[type, dict[str, Any]] = {Weighting: {}, PublishSettings: {}, cls: {}}
         owners = {f.name: part for part in parts for f in fields(part) if f.name not in ("weighting", "publish")}
+        try:
+            check_keys(table, sorted(owners), prefix="constellation.")
+        except ConfigError as exc:
+            raise ConfigError(exc.detail, file=file, key=exc.key) from None
         for key, value in table.items():
-            if key not in owners:
-                raise ConfigError(f"unknown key; expected one of: {', '.join(sorted(owners))}", file=file, key=f"constellation.{key}")
             parts[owners[key]][key] = value
         try:
             weighting = Weighting(**parts[Weighting])

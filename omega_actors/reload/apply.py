@@ -40,8 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, OmegaError, StateError
-from ..runtime import Runtime, SupervisorSpec
-from ..runtime.config import Config, load_config
+from ..runtime import Config, Runtime, SupervisorSpec, load_config
 from ..runtime.reconfigure import diff_trees
 from ..storage.state_repository import Entry, StateRepository
 from . import health

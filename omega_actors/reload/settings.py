@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..runtime.config import Config
-from ..tables import settings_from_table
+from ..runtime import Config
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +48,7 @@ def _seconds(key: str, value: object, allow_zero: bool) -> None:
 
 def reload_settings(config: Config) -> ReloadSettings:
     """The ``[reload]`` table of ``config``, checked; an error names the file and key."""
-    table = config.tables.get("reload", {})
-    return settings_from_table(ReloadSettings, table, section="reload", file=config.sources.get("reload"))
+    return config.section("reload", ReloadSettings)
 
 
 def state_path(config: Config, settings: ReloadSettings) -> Path:

@@ -40,7 +40,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError
-from ..tables import settings_from_table
+from ..runtime import check_keys, settings_from_table
 from .layers import CHAT_LAYERS, Layer
 
 
@@ -268,10 +268,7 @@ SUBTABLES = {"energy": EnergyThresholds, "learning": LearningSettings, "compile"
 
 
 def _from_table(table: dict[str, Any]) -> RouterSettings:
-    accepted = field_names(RouterSettings)
-    for key in table:
-        if key not in accepted:
-            raise ConfigError(f"unknown key {key!r}; expected one of: {', '.join(accepted)}", key=key)
+    check_keys(table, field_names(RouterSettings))
     values: dict[str, Any] = dict(table)
     for name, kind in SUBTABLES.items():
         if name in values:

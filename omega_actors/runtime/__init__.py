@@ -97,7 +97,15 @@ from .clock import Clock, FileClock, ManualClock, MonotonicClock
 from .cluster_config import ClusterConfig
 from .config import Config, load_config
 from .exits import Crash, CrashReport, ExitReason, Killed, Normal, Shutdown
-from .introspection import ChildCounts, ChildInfo, Children, ChildState, TreeNode, render_text, to_json
+from .introspection import (
+    ChildCounts,
+    ChildInfo,
+    Children,
+    ChildState,
+    TreeNode,
+    render_text,
+    to_json,
+)
 from .logs import emit
 from .messages import (
     ActorFailed,

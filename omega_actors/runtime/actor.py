@@ -290,8 +290,11 @@ class Actor(Startable):
     def unsubscribe(self, pattern: str) -> None:
         self.ctx.unsubscribe(pattern)
 
-    def count(self, counter: str) -> None:
-        """Add one to this instance's ``counter``; ``status`` shows a supervisor's counters."""
+    def increment(self, counter: str) -> None:
+        """Add one to this instance's ``counter`` (refusals, retries: what an operator counts).
+
+        Not named ``count``: that is what an actor's own state is often called.
+        """
         self.ctx.count(counter)
 
 

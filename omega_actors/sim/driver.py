@@ -43,8 +43,7 @@ from omega_actors.brain.memory import MemoryStore
 from omega_actors.errors import ConfigError
 from omega_actors.evaluation.fleet import ViewIn, save_catalogue
 from omega_actors.federation.constellation import ShardWriter
-from omega_actors.runtime import Runtime
-from omega_actors.runtime.system import SystemConfig
+from omega_actors.runtime import Runtime, SystemConfig
 from omega_actors.storage.constellation import SQLiteConstellationStore
 
 STEP_TIMEOUT = 1800.0  # a step of thousands of TVs on two cores; the conductor resends long before this

@@ -176,7 +176,7 @@ def test_a_misspelt_rule_key_is_reported_as_unknown_rather_than_missing() -> Non
     error = rejected({"rules": [{"name": "volume", "patern": "^volume$", "answer": "x"}]})
 
     assert error.key == "router.rules[0].patern"
-    assert "unknown key 'patern'; expected one of: name, pattern, answer" in error.detail
+    assert "unknown key 'patern' (did you mean 'pattern'?); expected one of: name, pattern, answer" in error.detail
 
 
 @pytest.mark.parametrize("members", [5, "small", {"small": 1}])

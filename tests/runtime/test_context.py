@@ -68,7 +68,7 @@ def test_a_supervisor_still_answers_what_needs_the_wider_context(start_runtime):
     assert [child.id for child in runtime.ask(runtime.address_of("app"), WhichChildren()).children] == ["c"]
 
 
-def test_count_is_an_actor_method_so_application_code_needs_no_context():
+def test_increment_is_an_actor_method_so_application_code_needs_no_context():
     counted: list[str] = []
 
     class Recorder:
@@ -77,5 +77,5 @@ def test_count_is_an_actor_method_so_application_code_needs_no_context():
 
     actor = Curious()
     actor.ctx = Recorder()  # type: ignore[assignment]
-    actor.count("refused")
+    actor.increment("refused")
     assert counted == ["refused"]
