@@ -28,7 +28,7 @@ What is exported, by what it is for:
 - **Actors**: :class:`Actor` and ``@handler``; ``self.ctx`` is a
   :class:`Context`, but the actor's own methods (``send``, ``reply``,
   ``send_named``, ``publish``, ``subscribe``, ``send_after`` with its
-  :class:`TimerRef`, ``checkpoint``, ``stop``, ``count``) are all a handler
+  :class:`TimerRef`, ``checkpoint``, ``stop``, ``increment``) are all a handler
   needs. Addresses are opaque (:data:`Address`, :func:`is_address`).
 - **Replies and failures**: :class:`Done`, :class:`Refused` (a request was
   refused, with OTP's word for why), and what a sender gets when its message
