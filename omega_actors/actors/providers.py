@@ -33,7 +33,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from ..brain import shared_embedder
 from ..errors import (
     BrainInputError,
     ProviderError,
@@ -177,6 +176,10 @@ class TinyProvider(Provider):
         self.classifier: IntentClassifier | None = None
 
     def started(self) -> None:
+        # The model stack (the ONNX runtime, the tokenizer) loads here, in the provider's own process, not in
+        # every process that merely builds the router's tree.
+        from ..brain.embedder import shared_embedder
+
         self.embedder = shared_embedder()
         self.classifier = IntentClassifier(self.embedder.embed_many, self.settings.intents)
 

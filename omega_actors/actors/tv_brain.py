@@ -405,18 +405,20 @@ class MemoryActor(Actor):
     @handler
     @_refusing
     def prove(self, message: ProveRanking) -> Proven | Refused:
+        try:
+            return self._prove(message.check())
+        except OmegaError as exc:  # a replay that cannot prove anything is refused too, never a crash
+            raise BrainInputError(str(exc)) from None
+
+    def _prove(self, candidates: tuple[Mapping[str, float], ...]) -> Proven:
         brain = self._brain
-        candidates = message.check()
         episodes = brain.reflexion.recent(100_000)
         labelled = dict(brain.store.all_items())
         vectors = dict(brain.store.all_vectors())
         labels = [label for label in labelled if label in vectors]
         items = [labelled[label] for label in labels]
         matrix = np.stack([vectors[label] for label in labels]) if labels else np.zeros((0, 384), np.float32)
-        try:
-            recalls = proven_recall(episodes, items, matrix, brain.settings, candidates)
-        except OmegaError as exc:  # the replay could not prove anything: a refusal too, not a crash
-            raise BrainInputError(str(exc)) from None
+        recalls = proven_recall(episodes, items, matrix, brain.settings, candidates)
         return Proven(tuple(recalls), len(episodes))
 
     @handler

@@ -87,7 +87,7 @@ def extract(packages: Sequence[PackageSource], db: str | Path, *, workers: int |
             time.sleep(poll)  # a progress bar polls; no test waits on this
             progress = runtime.ask(COORDINATOR, GetProgress(), timeout=600)
         if progress.run != run:
-            raise SupervisorError("the skeleton coordinator restarted during the run; run again (finished files are kept)")
+            raise SupervisorError("the coordinator restarted during the run; run again (finished files are kept)")
     if on_progress:
         on_progress(progress)
     return progress

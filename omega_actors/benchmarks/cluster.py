@@ -59,7 +59,7 @@ class Here:
     count: int
 
 
-class Located(Actor):
+class NodeReporter(Actor):
     """Answers where it runs; counts its answers across restarts (checkpointed)."""
 
     def __init__(self) -> None:
@@ -186,7 +186,7 @@ def _wait_for_members(runtime: Runtime, count: int, timeout: float = 60.0) -> No
 
 
 def _create_ms(runtime: Runtime, name: str, requires: dict[str, Any]) -> float:
-    spec = Located.child_spec(name, name=name, requires=requires)
+    spec = NodeReporter.child_spec(name, name=name, requires=requires)
     began = time.perf_counter()
     runtime.start_child("app", spec)
     reply = runtime.ask(name, Where(), 10.0)
@@ -199,7 +199,7 @@ def _create_ms(runtime: Runtime, name: str, requires: dict[str, Any]) -> float:
 
 def _failover_ms(runtime: Runtime, members: list[_Member], round_: int, progress: Progress) -> float:
     name = f"failover{round_}"
-    runtime.start_child("app", Located.child_spec(name, name=name, requires={"role": "worker"}))
+    runtime.start_child("app", NodeReporter.child_spec(name, name=name, requires={"role": "worker"}))
     before = runtime.ask(name, Where(), 10.0)
     victim = next(member for member in members if member.name == before.node)
     began = time.perf_counter()

@@ -33,11 +33,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from omega_actors.brain.index import IndexParams
 from omega_actors.errors import ConfigError
-from omega_actors.runtime import settings_from_table
+from omega_actors.settings import settings_from_table
+
+if TYPE_CHECKING:
+    from omega_actors.brain.index import IndexParams
 
 _COUNTS = ("threads", "max_text_chars", "capacity", "hnsw_m", "ef_construction", "ef_search",
            "recent_window", "consolidate_every", "save_index_every", "cowatch_window", "history_limit")
@@ -93,6 +95,9 @@ class BrainSettings:
 
     @property
     def index_params(self) -> IndexParams:
+        # Imported here: reading a [brain] table (config checks do) must not load hnswlib and the ONNX runtime.
+        from omega_actors.brain.index import IndexParams
+
         return IndexParams(self.capacity, self.hnsw_m, self.ef_construction, self.ef_search)
 
     @classmethod

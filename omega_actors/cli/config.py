@@ -20,10 +20,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..app.config import check_sections
 from ..app.running import attach_reloader
 from ..errors import OmegaError
-from ..reload import ChangeOutcome, ChangeStatus, reload_settings, state_path
+from ..reload import (
+    ChangeOutcome,
+    ChangeStatus,
+    check_sections,
+    reload_settings,
+    state_path,
+)
 from ..reload.apply import files_to_apply
 from ..runtime import load_config
 from ..storage.state_repository import StateRepository

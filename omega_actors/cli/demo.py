@@ -7,7 +7,10 @@
     python run.py eval --movielens DIR [--json] [--chaos]
 
 The simulation itself is :mod:`omega_actors.sim`; this module only reads the
-options and prints.
+options and prints. It imports the simulation when a command runs: the
+simulation loads the brain's model stack (the ONNX runtime, hnswlib), which
+``status`` or ``stop`` should not pay for, and which ``run`` and ``start``
+should not hand down to every actor process they fork.
 """
 
 from __future__ import annotations
@@ -18,8 +21,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..sim.demo import DemoOptions, progress_bar, run_demo, table
-from ..sim.evaluate import EvalOptions, run_eval
 from ._options import checked_counts
 
 
@@ -56,6 +57,8 @@ def _fleet_options(parser: argparse.ArgumentParser) -> None:
 
 
 def demo_command(args: argparse.Namespace) -> int:
+    from ..sim.demo import DemoOptions, progress_bar, run_demo, table
+
     checked_counts(tvs=args.tvs, days=args.days, items=args.items, workers=args.workers)
     options = DemoOptions(Path(args.data), args.tvs, args.days, args.items, args.workers, args.base, args.chaos,
                           args.seed, Path(args.report) if args.report else None)
@@ -72,6 +75,8 @@ def demo_command(args: argparse.Namespace) -> int:
 
 
 def eval_command(args: argparse.Namespace) -> int:
+    from ..sim.evaluate import EvalOptions, run_eval
+
     checked_counts(rounds=args.rounds, k=args.k, workers=args.workers)
     options = EvalOptions(Path(args.movielens), Path(args.data), args.rounds, args.workers, args.base, args.k, args.chaos)
 

@@ -26,9 +26,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from ..app.genesis import apply_merged, run_experiment
 from ..errors import OmegaError
-from ..genesis.records import Records
 
 DEFAULT_DATA_DIR = ".omega/genesis"
 DEFAULT_SANDBOXES = Path(__file__).resolve().parents[2] / "sandboxes"
@@ -84,6 +82,9 @@ def _absolute(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_request(args: argparse.Namespace) -> int:
+    # Genesis (grading, replay, the brain it tests) is imported when a command runs, not by every command.
+    from ..app.genesis import apply_merged, run_experiment
+
     request = load_request(args.file)
     record = run_experiment(request, args.data_dir, args.sandboxes, args.database_url, args.base,
                             None if args.json else _step)  # fmt: skip
@@ -103,6 +104,8 @@ def _step(experiment_id: str, step: str) -> None:
 
 
 def run_list(args: argparse.Namespace) -> int:
+    from ..genesis.records import Records
+
     records = Records(args.data_dir / "genesis.sqlite3")
     try:
         rows = records.list()
@@ -121,6 +124,8 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
+    from ..genesis.records import Records
+
     records = Records(args.data_dir / "genesis.sqlite3")
     try:
         record = records.get(args.experiment_id)

@@ -21,8 +21,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..actors.router import Route
-from ..app.router import route_once, router_table, state_dir
+from ..app.router import router_table, state_dir
 from ..router.settings import RouterSettings
 from ..router.store import RouterStore
 from ..runtime import Config, load_config
@@ -52,6 +51,11 @@ def route_command(args: argparse.Namespace) -> int:
 
 
 def _route(args: argparse.Namespace, config: Config) -> int:
+    # Imported here: the router's providers load the brain's model stack (its L3 is MiniLM), which
+    # `route stats` does not need.
+    from ..actors.router import Route
+    from ..app.router import route_once
+
     task = Route(args.text, args.on_battery, args.battery, args.solar_peak, args.carbon)
     result = route_once(config, task, args.base).to_dict()
     print(json.dumps(result) if args.json else _describe(result))

@@ -24,6 +24,7 @@ from typing import Any
 
 from ..actors.skeleton import Progress
 from ..app.skeleton import extract
+from ..errors import SupervisorError
 from ..skeleton.diff import diff_stores, format_changes
 from ..skeleton.lookup import describe, lookup
 from ..skeleton.schedule import Limits
@@ -73,8 +74,11 @@ def run_extract(args: argparse.Namespace) -> int:
     with open_inputs(args.paths) as packages:
         if args.installed is not None:
             packages += installed(args.installed or None)
-        progress = extract(packages, args.db, workers=args.workers, limits=limits, full_docs=args.full_docs,
-                           base=args.base, on_progress=None if args.json else _bar)
+        try:
+            progress = extract(packages, args.db, workers=args.workers, limits=limits, full_docs=args.full_docs,
+                               base=args.base, on_progress=None if args.json else _bar)
+        except SupervisorError as exc:  # the coordinator restarted mid-run: exit 1 and say so, as before
+            raise SystemExit(f"skeleton extract: {exc}") from None
     summary = _summary(progress, args.db)
     if args.json:
         print(json.dumps(summary))

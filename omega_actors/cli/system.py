@@ -151,9 +151,7 @@ def _install_sigterm() -> None:
 
 
 def start_system(args: argparse.Namespace) -> int:
-    booted = boot(args.config)
-    for note in booted.notes:
-        print(f"note: {note}")
+    booted = boot(args.config, note=lambda line: print(f"note: {line}", flush=True))
     system = _with_cluster_flags(with_base(booted.config.system, args.base), args)
     _configure_logging(system)
     runtime = Runtime.start(booted.config.require_tree(), system, booted.config.root_id)

@@ -48,7 +48,7 @@ from omega_actors.federation.wire import (
     split_frame,
     verify,
 )
-from omega_actors.runtime import check_keys
+from omega_actors.settings import check_keys, located
 from omega_actors.storage.constellation import ConstellationStore
 
 log = logging.getLogger(__name__)
@@ -78,10 +78,8 @@ class ConstellationSettings:
         """Settings from one flat table, split into the parts' dataclasses; an error names ``constellation.<key>``."""
         parts: dict[type, dict[str, Any]] = {Weighting: {}, PublishSettings: {}, cls: {}}
         owners = {f.name: part for part in parts for f in fields(part) if f.name not in ("weighting", "publish")}
-        try:
-            check_keys(table, sorted(owners), prefix="constellation.")
-        except ConfigError as exc:
-            raise ConfigError(exc.detail, file=file, key=exc.key) from None
+        with located("constellation", file):
+            check_keys(table, sorted(owners))
         for key, value in table.items():
             parts[owners[key]][key] = value
         try:
@@ -154,7 +152,7 @@ def answer_pull(frame: bytes, devices: Mapping[str, Device], store: Constellatio
             raise WireError(FrameVerdict.RANGE, f"unknown cohort {request.cohort!r}")
         stored = store.bundle(page_key(request.cohort, request.page))
         if stored is None:
-            raise WireError(FrameVerdict.UNAVAILABLE if request.page == 0 else "range", f"no page {request.page} published")
+            raise WireError(FrameVerdict.UNAVAILABLE if request.page == 0 else FrameVerdict.RANGE, f"no page {request.page} published")
         version, bundle_body = stored
         if request.have == version:
             bundle_body = unchanged_body(request.cohort, version, request.page, body_pages(bundle_body))

@@ -18,7 +18,6 @@ superseded by newer ones anyway).
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ from omega_actors.federation.wire import (
     decode_reply,
     pattern_id,
 )
+from omega_actors.settings import finite_number
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,14 +57,13 @@ class SyncSettings:
 
     def __post_init__(self) -> None:
         def positive(value: object) -> bool:
-            return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+            return finite_number(value) and value > 0  # type: ignore[operator]
 
         checks = (
             ("interval_min", positive(self.interval_min), "a number of seconds > 0"),
             ("interval_max", positive(self.interval_max) and (not positive(self.interval_min) or self.interval_max >= self.interval_min),
              "a number of seconds >= interval_min"),
-            ("threshold", not isinstance(self.threshold, bool) and isinstance(self.threshold, (int, float)) and 0 <= self.threshold < 1,
-             "a number in [0, 1)"),
+            ("threshold", finite_number(self.threshold) and 0 <= self.threshold < 1, "a number in [0, 1)"),
             ("push_cap", isinstance(self.push_cap, int) and 64 <= self.push_cap <= 1 << 16, "a whole number from 64 to 65536"),
             ("pull_cap", isinstance(self.pull_cap, int) and 256 <= self.pull_cap <= 1 << 20, "a whole number from 256 to 1048576"),
             ("timeout", positive(self.timeout), "a number of seconds > 0"),

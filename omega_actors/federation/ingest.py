@@ -259,12 +259,12 @@ class Ingest:
         trials, rates = records["trials"].astype(np.uint16), records["rate_q"]
         counts = np.array([len(blob) for blob in blobs], np.int64) // RECORD.itemsize
         frame_of = np.repeat(np.arange(len(blobs)), counts)
-        bad: dict[int, str] = {}
+        bad: dict[int, FrameVerdict] = {}
         # Records come in ascending id order within a push: neighbours show a repeat or a disorder without a sort.
         same_push = frame_of[1:] == frame_of[:-1]
-        checks = (("range", trials == 0), ("range", rates > RATE_STEPS),
-                  ("duplicate_pattern", np.r_[False, same_push & (ids[1:] == ids[:-1])]),
-                  ("malformed", np.r_[False, same_push & (ids[1:] < ids[:-1])]))
+        checks = ((FrameVerdict.RANGE, trials == 0), (FrameVerdict.RANGE, rates > RATE_STEPS),
+                  (FrameVerdict.DUPLICATE_PATTERN, np.r_[False, same_push & (ids[1:] == ids[:-1])]),
+                  (FrameVerdict.MALFORMED, np.r_[False, same_push & (ids[1:] < ids[:-1])]))
         for reason, mask in checks:
             if mask.any():
                 for position in np.unique(frame_of[mask]).tolist():

@@ -21,7 +21,6 @@
 
 from __future__ import annotations
 
-import math
 import secrets
 import struct
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from omega_actors.federation.bundle import (
 )
 from omega_actors.federation.shard import AGGREGATE
 from omega_actors.federation.wire import PULL_CAP
+from omega_actors.settings import finite_number
 
 TREND = np.dtype([("pattern", "<u4"), ("score", "<f8")])
 _BASELINE = np.dtype([("pattern", "<u4"), ("baseline", "<f8"), ("rounds", "<u4")])
@@ -52,16 +52,13 @@ class PublishSettings:
     pull_cap: int = PULL_CAP
 
     def __post_init__(self) -> None:
-        def number(value: object) -> bool:  # checked first: a comparison with a string would raise TypeError
-            return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
-
         checks = (
-            ("alpha", number(self.alpha) and 0 < self.alpha <= 1, "in (0, 1]"),
-            ("min_rise", number(self.min_rise) and 0 <= self.min_rise < 1, "in [0, 1)"),
-            ("rise_scale", number(self.rise_scale) and self.rise_scale > 0, "> 0"),
+            ("alpha", finite_number(self.alpha) and 0 < self.alpha <= 1, "in (0, 1]"),
+            ("min_rise", finite_number(self.min_rise) and 0 <= self.min_rise < 1, "in [0, 1)"),
+            ("rise_scale", finite_number(self.rise_scale) and self.rise_scale > 0, "> 0"),
             ("warmup", isinstance(self.warmup, int) and self.warmup >= 0, "a whole number >= 0"),
-            ("epsilon", self.epsilon is None or (number(self.epsilon) and self.epsilon > 0), "> 0, or unset"),
-            ("max_epsilon", number(self.max_epsilon) and self.max_epsilon > 0, "> 0"),
+            ("epsilon", self.epsilon is None or (finite_number(self.epsilon) and self.epsilon > 0), "> 0, or unset"),
+            ("max_epsilon", finite_number(self.max_epsilon) and self.max_epsilon > 0, "> 0"),
             ("pull_cap", isinstance(self.pull_cap, int) and 256 <= self.pull_cap <= 1 << 20, "from 256 to 1048576"),
         )
         for name, ok, accepted in checks:

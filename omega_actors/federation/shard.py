@@ -19,13 +19,13 @@ Aggregation per pattern (:meth:`ShardState.aggregate`), all vectorised:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from omega_actors.federation.ingest import ROW, take
 from omega_actors.federation.wire import RATE_STEPS
+from omega_actors.settings import finite_number
 
 AGGREGATE = np.dtype([("pattern", "<u4"), ("rate", "<f8"), ("devices", "<u4"), ("weight", "<f8")])
 
@@ -39,15 +39,10 @@ class Weighting:
     def __post_init__(self) -> None:
         if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
             raise ValueError(f"k must be a whole number >= 1; got {self.k!r}")
-        if not _number(self.max_weight) or not self.max_weight > 0:
+        if not finite_number(self.max_weight) or not self.max_weight > 0:
             raise ValueError(f"max_weight must be > 0; got {self.max_weight!r}")
-        if not _number(self.trim) or not 0 <= self.trim < 0.5:
+        if not finite_number(self.trim) or not 0 <= self.trim < 0.5:
             raise ValueError(f"trim must be in [0, 0.5); got {self.trim!r}")
-
-
-def _number(value: object) -> bool:
-    """A real, finite number: checked before comparing, since a string would raise TypeError."""
-    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
 
 
 @dataclass

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, GenesisError
+from ..reload.apply import parse
 from ..storage.state_repository import CONFIG_DIR
 from .database import ExperimentDatabase
 from .grading import JUNIT, RANKINGS, Advice, Grade, Measured, Verdict, grade, measure
@@ -61,15 +62,12 @@ def admit(request: ExperimentRequest, sandboxes: Sandboxes) -> None:
 
 
 def _check_config(change: ConfigChange, export: Path) -> None:
-    from ..brain import BrainSettings
-    from ..reload.apply import parse  # the config apply path's own validation
-
+    """Refuse a change that ``config apply`` would refuse: its own check (every Omega section included)."""
     folder = export / CONFIG_DIR
     files = {p.name: p.read_bytes() for p in folder.glob("*.toml")} if folder.is_dir() else {}
     files.update({name: text.encode() for name, text in change.files})
     try:
-        config = parse(files, {name: f"change.files.{name}" for name in files})
-        BrainSettings.from_table(config.tables.get("brain", {}), file=config.sources.get("brain"))
+        parse(files, {name: f"change.files.{name}" for name in files})
     except ConfigError as exc:
         raise GenesisError(f"the changed configuration is invalid: {exc}", key="change.files") from None
 

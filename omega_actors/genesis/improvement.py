@@ -33,6 +33,7 @@ from ..brain import BrainSettings, MediaItem
 from ..brain.memory import Episode
 from ..brain.settings import RANKING_KEYS
 from ..errors import GenesisError
+from ..settings import unknown_name
 
 MIN_PROOF_EPISODES = 10
 
@@ -43,7 +44,7 @@ def check_ranking(settings: object) -> dict[str, float]:
         raise GenesisError(f"expected a table of ranking weights; got {settings!r}", key="settings")
     for key, value in settings.items():
         if key not in RANKING_KEYS:
-            raise GenesisError(f"unknown ranking weight {key!r}; expected one of: {', '.join(RANKING_KEYS)}", key="settings")
+            raise GenesisError(unknown_name(str(key), RANKING_KEYS, "ranking weight"), key="settings")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
             raise GenesisError(f"expected a finite number >= 0; got {value!r}", key=f"settings.{key}")
     return {str(key): float(value) for key, value in sorted(settings.items())}

@@ -44,6 +44,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from ..errors import GenesisError
+from ..settings import unknown_name
 
 TYPES = ("local", "global", "experimental")
 RISKS = ("low", "medium", "high")
@@ -174,7 +175,7 @@ def _table(value: object, key: str) -> Mapping[str, Any]:
 def _no_unknown(table: Mapping[str, Any], accepted: tuple[str, ...], prefix: str) -> None:
     for key in table:
         if key not in accepted:
-            raise GenesisError(f"unknown field; expected one of: {', '.join(accepted)}", key=prefix + key)
+            raise GenesisError(unknown_name(str(key), accepted, "field"), key=prefix + str(key))
 
 
 def _text(table: Mapping[str, Any], key: str, prefix: str = "", limit: int = MAX_TEXT) -> str:

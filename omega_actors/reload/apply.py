@@ -44,7 +44,8 @@ from ..runtime import Config, Runtime, SupervisorSpec, load_config
 from ..runtime.reconfigure import diff_trees
 from ..storage.state_repository import Entry, StateRepository
 from . import health
-from .settings import ReloadSettings, reload_settings
+from .sections import check_sections
+from .settings import ReloadSettings
 
 
 class ChangeStatus(enum.StrEnum):
@@ -83,7 +84,7 @@ def parse(files: dict[str, bytes], origin: str | dict[str, str]) -> Config:
             (Path(scratch) / name).write_bytes(data)
         try:
             config = load_config(scratch)
-            reload_settings(config)
+            check_sections(config)
             return config
         except ConfigError as exc:
             raise ConfigError(_relocated(exc.detail, scratch, origins), file=_relocated(exc.file or scratch, scratch, origins), key=exc.key) from None

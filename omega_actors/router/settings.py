@@ -40,7 +40,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError
-from ..runtime import check_keys, settings_from_table
+from ..settings import check_keys, located, settings_from_table
 from .layers import CHAT_LAYERS, Layer
 
 
@@ -258,10 +258,8 @@ class RouterSettings:
     @classmethod
     def from_table(cls, table: Mapping[str, Any], *, file: str | None = None) -> RouterSettings:
         """Build from a ``[router]`` table; an error names the file and ``router.<key>``."""
-        try:
+        with located("router", file):
             return _from_table(dict(table))
-        except ConfigError as exc:
-            raise ConfigError(exc.detail, file=file, key=f"router.{exc.key}" if exc.key else "router") from None
 
 
 SUBTABLES = {"energy": EnergyThresholds, "learning": LearningSettings, "compile": CompileSettings, "breaker": BreakerSettings}

@@ -71,13 +71,13 @@ Layout. One module per concept: :mod:`.actor`, :mod:`.child_spec` and
 rules; its mechanisms in ``supervisor_instances``, ``supervisor_remote``,
 ``supervisor_requests`` and ``supervisor_upgrade``), :mod:`.registry`,
 :mod:`.event_bus` and :mod:`.subjects`, :mod:`.cluster`, :mod:`.introspection`,
-:mod:`.config` and :mod:`.settings`, :mod:`.system` (the runtime). Two are
+:mod:`.config` (with :mod:`omega_actors.settings`, re-exported here), :mod:`.system` (the runtime). Two are
 private: ``_context`` (what the runtime's own actors may do that
 application actors may not) and ``_thespian``, the adapter, the only package
 that imports Thespian.
 
-The runtime imports nothing above it: of omega_actors, only
-``omega_actors.errors``. Everything else builds on it.
+The runtime imports nothing above it: of omega_actors, only the two leaves
+``omega_actors.errors`` and ``omega_actors.settings``. Everything else builds on it.
 """
 
 from ..errors import (
@@ -89,6 +89,7 @@ from ..errors import (
     SpecError,
     SupervisorError,
 )
+from ..settings import check_keys, settings_from_table
 from ._thespian import is_address
 from .actor import Actor, Context, TimerRef, handler
 from .backoff import Backoff
@@ -127,7 +128,6 @@ from .messages import (
     WhichChildren,
 )
 from .registry import Located, NameStatus, Whereis
-from .settings import check_keys, settings_from_table
 from .supervisor import Supervisor
 from .supervisor_spec import AutoShutdown, Strategy, SupervisorSpec
 from .system import Runtime, SystemConfig

@@ -8,13 +8,16 @@ children are up, the addresses of the system services, Thespian's view of
 other nodes. They derive from :class:`SystemActor`, and their context is a
 :class:`SystemContext`.
 
-Why the split holds at run time and not only for a type checker: one host
+Why the split is made at run time and not only for a type checker: one host
 object is every instance's context (see ``_thespian``), and handing it to an
-application actor would hand it ``spawn`` and ``end_system_now`` too. An
+application actor would offer it ``spawn`` and ``end_system_now`` too. An
 application actor gets an :class:`ActorContext` instead, a slotted view
 whose methods are the host's own bound methods: ``self.ctx.send`` costs
 what it did before, and the only extra work on the hot path is the host
-writing each message's sender to the view rather than to itself.
+writing each message's sender to the view rather than to itself. This is
+not a security boundary (a bound method's ``__self__`` is the host, and
+Python hides nothing from code in the same process); it keeps what an
+application is offered to what it may rely on.
 """
 
 from __future__ import annotations

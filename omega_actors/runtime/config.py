@@ -46,7 +46,7 @@ with ``type = "supervisor"`` takes the supervisor keys instead of ``start``:
 
 Any other table, ``[library]`` or ``[reload]``, is the application's: it
 is kept as it was read, and :meth:`Config.section` turns it into the
-application's own frozen settings dataclass (see :mod:`.settings`)::
+application's own frozen settings dataclass (see :mod:`omega_actors.settings`)::
 
     settings = load_config("config").section("library", LibrarySettings)
 
@@ -68,11 +68,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..errors import ConfigError, SpecError
+from ..settings import check_keys, located, near_miss, settings_from_table
 from .backoff import Backoff
 from .child_spec import ChildSpec, Start, check_id
 from .cluster_config import ClusterConfig
 from .guardian import SYSTEM_IDS
-from .settings import check_keys, closest, settings_from_table
 from .supervisor import Supervisor
 from .supervisor_spec import SupervisorSpec
 from .system import SystemConfig
@@ -82,7 +82,6 @@ T = TypeVar("T")
 RUNTIME_SECTIONS = ("system", "cluster", "tree")  # every other table is the application's
 # How alike a table name must be to a runtime section to be taken for a typo of it: one typo
 # in these short names ("systen", "clustr", "trees"); "router" (0.62) and "store" (0.67) pass.
-NEAR_MISS = 0.8
 SYSTEM_KEYS = tuple(key for key in SystemConfig.__dataclass_fields__ if key != "cluster")
 CLUSTER_KEYS = tuple(ClusterConfig.__dataclass_fields__)
 SUPERVISOR_KEYS = ("strategy", "intensity", "period", "auto_shutdown", "backoff", "dynamic", "max_children", "children")
@@ -108,7 +107,7 @@ class Config:
         """The application's section ``[name]`` as a ``settings`` dataclass (its defaults if no file has it).
 
         Unknown keys and the dataclass's own ConfigErrors are raised with
-        the file and ``name.key`` (see :func:`.settings.settings_from_table`).
+        the file and ``name.key`` (see :func:`omega_actors.settings.settings_from_table`).
         """
         if name in RUNTIME_SECTIONS:
             raise ValueError(f"[{name}] is the runtime's own section: read config.{name}, not config.section({name!r})")
@@ -160,7 +159,7 @@ def _claim(sections: dict[str, tuple[str, Any]], name: str, file: str, value: An
 
 
 def _refuse_near_miss(name: str, file: str) -> None:
-    guess = closest(name, RUNTIME_SECTIONS, cutoff=NEAR_MISS)
+    guess = near_miss(name, RUNTIME_SECTIONS)
     if guess is not None:
         raise ConfigError(
             f"[{name}] is one typo away from the runtime's [{guess}]: did you mean [{guess}]? "
@@ -180,13 +179,8 @@ def _build(sections: dict[str, tuple[str, Any]], name: str, make: Callable[[dict
 
 def _located(file: str, prefix: str, make: Callable[[], Any]) -> Any:
     """Run ``make``; a SpecError it raises is re-raised with the file and the full key."""
-    try:
+    with located(prefix, file):
         return make()
-    except ConfigError as exc:
-        if exc.file is not None:
-            raise
-        key = f"{prefix}.{exc.key}" if exc.key else prefix
-        raise ConfigError(exc.detail, file=file, key=key) from None
 
 
 def _system(table: dict[str, Any], cluster: ClusterConfig) -> SystemConfig:

@@ -66,6 +66,7 @@ class SupervisorRequests(SystemActor):
         def _find(self, id: Any) -> ChildRecord | None: ...
 
     def __init__(self) -> None:
+        super().__init__()  # cooperative: Supervisor's bases each set up their own state
         self._tree_round = 0
         self._tree_waiting: dict[int, TreeNode | None] = {}
         self._tree_askers: list[Address] = []
@@ -245,7 +246,7 @@ class SupervisorRequests(SystemActor):
                     counters=sub.counters if sub else (),
                 )
             )  # fmt: skip
-        counters = tuple(sorted(getattr(self.ctx, "counters", {}).items()))
+        counters = tuple(sorted(self.ctx.counters.items()))
         return TreeNode(
             id=self.path.rpartition("/")[2], path=self.path, type="supervisor", state=ChildState.RUNNING,
             pid=self.ctx.pid, address=self.address, strategy=self.spec.strategy.value,

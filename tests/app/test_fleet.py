@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from omega_actors.actors.fleet import CONDUCTOR, Conductor, FleetWorkerActor, worker_name
+from omega_actors.actors.fleet import (
+    CONDUCTOR,
+    Conductor,
+    FleetWorkerActor,
+    worker_name,
+)
 from omega_actors.app.constellation import constellation_spec
 from omega_actors.app.fleet import fleet_spec, worker_of
 from omega_actors.runtime import Strategy

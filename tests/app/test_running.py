@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from omega_actors.app.running import RunRecord, boot, read_run_record, run_file
+from omega_actors.app.running import RunningSystem, boot, read_run_record, run_file
 from omega_actors.errors import ConfigError, OmegaError
 from omega_actors.runtime import SystemConfig
 from omega_actors.storage.state_repository import StateRepository
@@ -56,19 +56,20 @@ def test_a_record_of_a_live_process_reads_back_as_written(tmp_path: Path) -> Non
     run_file(system).parent.mkdir(parents=True)
     fields = {"pid": os.getpid(), "admin_port": 12345, "root_id": "app", "base": "tcp", "state_dir": "/s"}
     run_file(system).write_text(json.dumps(fields))
-    assert read_run_record(system) == RunRecord(**fields)
+    assert read_run_record(system) == RunningSystem(**fields)
 
 
 def test_the_first_boot_imports_the_config_directory_and_later_boots_run_the_applied_commit(tmp_path: Path) -> None:
     config = config_dir(tmp_path)
-    first = boot(config)
-    assert first.notes == () and [child.id for child in first.config.require_tree().children] == ["counter"]
+    notes: list[str] = []
+    first = boot(config, notes.append)
+    assert notes == [] and [child.id for child in first.config.require_tree().children] == ["counter"]
     assert first.state_dir == (tmp_path / "data" / "state").resolve()
     assert first.config.system.data_dir == str(tmp_path / "data")
     (config / "tree.toml").write_text(TREE.replace('"counter"', '"other"'))
-    second = boot(config)
+    second = boot(config, notes.append)
     assert second.commit == first.commit and [child.id for child in second.config.require_tree().children] == ["counter"]
-    assert any("differs from the applied configuration" in note for note in second.notes)
+    assert len(notes) == 1 and "differs from the applied configuration" in notes[0]
 
 
 def test_a_bad_config_is_refused_on_first_boot_and_nothing_is_committed(tmp_path: Path) -> None:

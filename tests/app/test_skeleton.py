@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from omega_actors.actors.skeleton import COORDINATOR, WORKERS, Coordinator, ExtractorWorker
+from omega_actors.actors.skeleton import (
+    COORDINATOR,
+    WORKERS,
+    Coordinator,
+    ExtractorWorker,
+)
 from omega_actors.app.skeleton import extract, skeleton_spec
 from omega_actors.errors import SpecError
 from omega_actors.runtime import SystemConfig

@@ -40,3 +40,12 @@ def test_the_sync_benchmark_prints_sizes_within_the_caps_and_positive_rates():
     assert figures["pull_bytes_p99"] <= 5120
     for key in ("decode_only_per_s", "ingest_per_s_sqlite", "publish_ms"):
         assert figures[key] > 0, key
+
+
+def test_every_suite_the_cli_offers_is_a_benchmark_module_with_a_run() -> None:
+    import importlib
+
+    from omega_actors.cli.bench import SUITES
+
+    for suite in SUITES:
+        assert callable(importlib.import_module(f"omega_actors.benchmarks.{suite}").run), suite

@@ -1,4 +1,4 @@
-"""`run.py start` and `run.py config apply|rollback|history` as an operator runs them, kill -9 included."""
+"""`run.py config check|apply|rollback|history` as an operator runs them, against a started system, kill -9 included."""
 
 from __future__ import annotations
 
@@ -14,8 +14,6 @@ import pytest
 from omega_actors.storage.state_repository import StateRepository
 from tests.cli.process import ROOT, run_py
 from tests.runtime.conftest import assert_all_gone, pids_of, wait_until
-
-pytestmark = [pytest.mark.tcp, pytest.mark.slow]
 
 TREE = '[tree]\nintensity = 5\n\n[[tree.children]]\nid = "a"\nstart = "tests.reload.actors:Worker"\n'
 WITH_B = TREE + '\n[[tree.children]]\nid = "b"\nstart = "tests.reload.actors:Worker"\nargs = { tag = "v2" }\n'
@@ -89,6 +87,8 @@ def repo_of(open_repo, config: Path) -> StateRepository:  # type: ignore[no-unty
     return open_repo(config.parent / "data" / "state")
 
 
+@pytest.mark.tcp
+@pytest.mark.slow
 def test_apply_rollback_and_history_work_against_a_started_system(operated, tmp_path, open_repo):
     config, start = operated
     start()
@@ -108,6 +108,8 @@ def test_apply_rollback_and_history_work_against_a_started_system(operated, tmp_
     assert history[2]["why"] == "add b"
 
 
+@pytest.mark.tcp
+@pytest.mark.slow
 def test_a_killed_apply_is_repaired_by_the_next_one(operated, tmp_path, open_repo):
     config, start = operated
     start()
@@ -126,6 +128,8 @@ def test_a_killed_apply_is_repaired_by_the_next_one(operated, tmp_path, open_rep
     assert repo.pending() is None and not repo.repo.is_dirty(untracked_files=True)
 
 
+@pytest.mark.tcp
+@pytest.mark.slow
 def test_a_system_killed_in_the_middle_of_an_apply_comes_back_on_the_last_good_commit(operated, tmp_path, open_repo):
     config, start = operated
     process, pids = start()
@@ -157,3 +161,13 @@ def test_a_bad_config_is_reported_with_file_key_and_value(tmp_path):
     result = run_py("config", "check", str(tmp_path))
     assert result.returncode == 2
     assert f"{tmp_path / 'tree.toml'}: tree.strategy: expected one of 'one_for_one', 'one_for_all', 'rest_for_one'; got 'one_for_none'" in result.stderr
+
+
+def test_config_check_names_a_section_that_nothing_in_omega_reads_and_refuses_a_misspelt_one(tmp_path: Path):
+    (tmp_path / "tree.toml").write_text('[tree]\n[library]\nmax_loans = 2\n')
+    result = run_py("config", "check", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert f"note: [library] ({tmp_path / 'tree.toml'}) is read by no part of omega_actors" in result.stdout
+    (tmp_path / "brain.toml").write_text("[brian]\ncapacity = 5\n")
+    result = run_py("config", "check", str(tmp_path))
+    assert result.returncode == 2 and "brian: [brian] is one typo away from [brain]" in result.stderr

@@ -346,7 +346,7 @@ def test_an_unknown_field_is_refused_and_names_it(field: str, key: str) -> None:
     error = refused(with_value(config_request(), field, "blue"))
 
     assert error.key == key
-    assert error.detail.startswith("unknown field; expected one of: ")
+    assert error.detail.startswith("unknown field 'colour'; expected one of: ")
 
 
 def test_a_config_change_may_not_carry_a_diff_nor_a_patch_change_files() -> None:

@@ -30,6 +30,15 @@ def test_a_valid_change_is_applied_in_place_and_committed_once(start_system):
     assert (item.outcome, item.who, item.why, item.changes) == ("applied", "tester", "grow", outcome.changes)
 
 
+def test_a_misspelt_omega_section_is_rejected_and_nothing_changes(start_system):
+    system = start_system(tree_toml([worker("a")]))
+    head = system.repo.head()
+    files = {**system.files(tree_toml([worker("a")])), "brain.toml": b"[brian]\ncapacity = 50\n"}
+    outcome = system.reloader.apply(files, "weights", {"brain.toml": "ops/brain.toml"})
+    assert outcome.status == "rejected" and outcome.reason.startswith("ops/brain.toml: brian: [brian] is one typo away from [brain]")
+    assert system.repo.head() == head
+
+
 def test_a_bad_config_is_rejected_with_file_key_and_value_and_nothing_changes(start_system):
     system = start_system(tree_toml([worker("a")]))
     head = system.repo.head()

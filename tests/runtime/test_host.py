@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from omega_actors.runtime import Actor, ChildSpec, ExitReason, Start, Supervisor, SupervisorSpec
+from omega_actors.runtime import (
+    Actor,
+    ChildSpec,
+    ExitReason,
+    Start,
+    Supervisor,
+    SupervisorSpec,
+)
 
 from .conftest import wait_until
 from .probes import append_line, read_lines, reason_word

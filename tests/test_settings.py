@@ -8,7 +8,7 @@ import pytest
 
 from omega_actors.errors import ConfigError
 from omega_actors.runtime import check_keys, settings_from_table
-from omega_actors.runtime.settings import closest, unknown_name
+from omega_actors.settings import closest, unknown_name
 
 
 @dataclasses.dataclass(frozen=True)

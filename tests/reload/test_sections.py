@@ -1,4 +1,4 @@
-"""The Omega system's sections of a config directory, checked together, and the application's own left alone."""
+"""The Omega system's sections of a config directory, checked together; misspelt ones refused; an application's own left alone."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from omega_actors.app.config import check_sections
 from omega_actors.errors import ConfigError
+from omega_actors.reload.sections import check_sections
 from omega_actors.runtime import load_config
 
 
@@ -36,3 +36,10 @@ def test_a_bad_omega_section_is_refused_with_its_file_and_key(tmp_path: Path, te
     with pytest.raises(ConfigError) as refused:
         check_sections(load_config(write(tmp_path, omega=text)))
     assert (refused.value.file, refused.value.key) == (str(tmp_path / "omega.toml"), key)
+
+
+@pytest.mark.parametrize("name", ["brian", "rooter", "relaod"])
+def test_a_table_one_typo_from_an_omega_section_is_refused_with_the_section_it_misspells(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ConfigError, match=rf"\[{name}\] is one typo away from \[(brain|router|reload)\]") as refused:
+        check_sections(load_config(write(tmp_path, omega=f"[{name}]\nx = 1\n")))
+    assert (refused.value.file, refused.value.key) == (str(tmp_path / "omega.toml"), name)
