@@ -30,6 +30,7 @@ from typing import Any
 from ..actors.demo import Poison
 from ..app.running import attach, boot, run_file, write_run_record
 from ..errors import OmegaError
+from ..reload import check_sections
 from ..runtime import Runtime, SystemConfig, TreeNode, load_config, render_text, to_json
 from ..runtime.cluster_config import parse_capability
 from ..runtime.logs import logging_config
@@ -70,6 +71,7 @@ def add_parsers(commands: Any) -> None:
 
 def run_tree(args: argparse.Namespace) -> int:
     config = load_config(args.config)
+    check_sections(config)  # as start and config apply do: a misspelt [brian] is refused, not ignored
     system = with_base(config.system, args.base)
     _configure_logging(system)
     runtime = Runtime.start(config.require_tree(), system, config.root_id)
