@@ -25,6 +25,7 @@ so no admin outlives its owner and keeps serving old code.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, replace
 
 from . import logs
@@ -171,7 +172,7 @@ class Guardian(Supervisor):
             self.gather_tree(asker)
         self._held_tree_askers = []
         if not self._up and self.ctx.parent is not None:
-            self.send(self.ctx.parent, StartFailed(reason))  # the runtime is waiting for Started
+            self.send(self.ctx.parent, StartFailed(reason, parent_pid=os.getppid()))  # the runtime waits for Started
 
     def _announce_up(self, child: ChildRecord) -> bool:
         if child.spec.id in SYSTEM_IDS:

@@ -78,6 +78,9 @@ class Started:
 class StartFailed:
     reason: ExitReason
     token: int = 0
+    # The pid of the process that forked this one: for the guardian, the admin, which the runtime must not
+    # leave running when the tree fails to start (on the simple base, this process).
+    parent_pid: int = 0
 
 
 @dataclass(frozen=True, slots=True)

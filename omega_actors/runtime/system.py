@@ -225,21 +225,22 @@ class Runtime:
         if config.base != "simple":
             _check_importable(tree, root_id)
         system = _start_system(config)
+        admin: Watched | None = None
         try:
             guardian = system.create(GUARDIAN_NAME)
             spec = SupervisorSpec(strategy=Strategy.REST_FOR_ONE, intensity=config.intensity, period=config.period, children=children)
             services = Services(heartbeat=(config.cluster.heartbeat_interval, config.cluster.heartbeat_misses))
             init = Init("", Start.of(Guardian, spec, os.getpid()), None, services, system.isolated, None)
             reply = system.ask(guardian, init, config.start_timeout)
+            admin = _admin_of(reply) if system.isolated else None
             if not isinstance(reply, Started):
                 raise RuntimeStartError(f"the supervision tree did not start: {_describe(reply)}")
         except BaseException:
             system.close()
+            _make_sure_ended(admin)  # the guardian that would stop it has ended with the failed tree
             raise
         runtime = cls(system, guardian, config, root_id)
-        if system.isolated:
-            admin = parent_of(reply.pid)  # the admin forked the guardian
-            runtime._admin = Watched(None, admin, start_time(admin)) if admin else None
+        runtime._admin = admin
         return runtime
 
     @classmethod
@@ -414,19 +415,8 @@ class Runtime:
             return reply.reason if isinstance(reply, Stopped) else None
         finally:
             self._system.close()
-            self._make_sure_the_admin_ended()
+            _make_sure_ended(self._admin)
 
-    def _make_sure_the_admin_ended(self) -> None:
-        """Thespian's admin can miss that its actors ended and wait forever: never leave it behind."""
-        admin = self._admin
-        if admin is None:
-            return
-        deadline = time.monotonic() + ADMIN_EXIT_SECONDS
-        while admin.alive() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        if admin.alive():
-            logs.emit(logging.WARNING, "admin_killed", "", pid=admin.pid, reason="it did not exit after shutdown")
-            kill_group_of(admin.pid)
 
     def close(self) -> None:
         """Detach; the system keeps running unless this runtime owns it."""
@@ -441,6 +431,27 @@ class Runtime:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _admin_of(reply: Any) -> Watched | None:
+    """The admin process, from the guardian's first answer: it forked the guardian."""
+    if isinstance(reply, Started):
+        admin = parent_of(reply.pid)
+    else:  # a failed start says it at once; with no answer at all, the admin is not known
+        admin = reply.parent_pid if isinstance(reply, StartFailed) else 0
+    return Watched(None, admin, start_time(admin)) if admin else None
+
+
+def _make_sure_ended(admin: Watched | None) -> None:
+    """Thespian's admin can miss that its actors ended and wait forever: never leave it behind."""
+    if admin is None:
+        return
+    deadline = time.monotonic() + ADMIN_EXIT_SECONDS
+    while admin.alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if admin.alive():
+        logs.emit(logging.WARNING, "admin_killed", "", pid=admin.pid, reason="it did not exit after shutdown")
+        kill_group_of(admin.pid)
 
 
 def _start_system(config: SystemConfig) -> ThespianSystem:

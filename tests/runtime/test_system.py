@@ -19,7 +19,7 @@ from omega_actors.runtime.cluster_config import ClusterConfig
 from omega_actors.runtime.processes import parent_of
 from omega_actors.runtime.system import free_port
 
-from .conftest import alive, assert_all_gone, pids_of
+from .conftest import alive, assert_all_gone, pids_of, wait_until
 from .probes import Ping, Pong, Probe
 
 
@@ -78,6 +78,30 @@ def test_shutdown_leaves_no_process_behind_not_even_the_admin_or_its_logger(tmp_
     finally:
         runtime.shutdown()
     assert_all_gone(processes)
+
+
+@pytest.mark.tcp
+def test_a_tree_that_fails_to_start_leaves_no_process_behind_not_even_the_admin(tmp_path, probe_log):
+    """The guardian that would stop the admin ends with the failed tree: the runtime ends the admin itself."""
+    before = _orphans_of_this_process()
+    tree = SupervisorSpec(children=(Probe.child_spec("bad", probe_log, fail_start=True),))
+    with pytest.raises(RuntimeStartError, match="failed_to_start_child bad"):
+        Runtime.start(tree, SystemConfig(base="tcp", data_dir=str(tmp_path)))
+    wait_until(lambda: not (_orphans_of_this_process() - before), what="the failed system's processes to end")
+
+
+def _orphans_of_this_process() -> set[int]:
+    """Forks of this process that outlived their parent: a daemonized admin (and its logger) are adopted by init."""
+    mine = Path("/proc/self/cmdline").read_bytes()
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if (entry / "cmdline").read_bytes() == mine and parent_of(int(entry.name)) == 1:
+                    found.add(int(entry.name))
+            except OSError:
+                continue  # it ended while we looked
+    return found
 
 
 @pytest.mark.tcp
