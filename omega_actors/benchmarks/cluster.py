@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ from ..runtime import (
     SystemConfig,
     handler,
 )
+from ..runtime.frame_auth import ensure_secret
 from ..runtime.processes import Watched, kill_group_of, parent_of, start_time
 from ..runtime.system import free_port
 
@@ -76,8 +77,9 @@ class NodeReporter(Actor):
 
 
 class _Member:
-    def __init__(self, root: Path, name: str, leader_port: int) -> None:
+    def __init__(self, root: Path, name: str, leader_port: int, cluster: ClusterConfig) -> None:
         self.name = name
+        self.cluster = ClusterConfig(secret_file=cluster.secret_file, signing=cluster.signing)
         self.config = root / name / "config"
         self.config.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -86,6 +88,8 @@ class _Member:
             f'[system]\nbase = "tcp"\nadmin_port = {self.port}\ndata_dir = "{data}"\nlog_level = "WARNING"\n'
         )
         (self.config / "tree.toml").write_text("[tree]\n")
+        signing = f'secret_file = "{cluster.secret_file}"' if cluster.secret_file else f"signing = {str(cluster.signing).lower()}"
+        (self.config / "cluster.toml").write_text(f"[cluster]\n{signing}\n")
         self.flags = ["--node", name, "--leader", f"127.0.0.1:{leader_port}", "--capability", "role=worker"]
         self.process: subprocess.Popen[str] | None = None
         self.admin: Watched | None = None
@@ -101,7 +105,7 @@ class _Member:
                 break
         else:
             raise OmegaError(f"member {self.name} did not start")
-        with Runtime.connect(self.port, SystemConfig(base="tcp")) as attached:
+        with Runtime.connect(self.port, SystemConfig(base="tcp", cluster=self.cluster)) as attached:
             admin = parent_of(attached.tree().pid or 0)
         assert admin is not None
         self.admin = Watched(None, admin, start_time(admin))
@@ -147,8 +151,11 @@ def run(quick: bool = False, progress: Progress = None, cluster: ClusterConfig |
     with tempfile.TemporaryDirectory(prefix="omega-bench-cluster-") as folder:
         root = Path(folder)
         port = free_port()
+        if settings.signing and settings.secret_file is None:  # the nodes of a cluster share one secret
+            settings = replace(settings, secret_file=str(root / "cluster.secret"))
+            ensure_secret(settings.secret_file)
         system = SystemConfig(base="tcp", admin_port=port, data_dir=str(root / "lead"), log_level="WARNING", cluster=settings)
-        members = [_Member(root, name, port) for name in ("m1", "m2")]
+        members = [_Member(root, name, port, settings) for name in ("m1", "m2")]
         with Runtime.start(SupervisorSpec(intensity=100, period=1.0), system) as runtime:
             try:
                 for member in members:

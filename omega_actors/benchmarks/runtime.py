@@ -11,7 +11,16 @@ Keys of the JSON result (the last line printed):
 - ``restart_ms_simple_p50`` / ``restart_ms_tcp_p50``: from telling a worker to
   crash to its next instance answering a message sent to its registered name;
 - ``create_ms_tcp_p50``: a raw Thespian ``createActor`` from outside on TCP,
-  the yardstick for the TCP restart (target: restart <= 2 x create).
+  the yardstick for the TCP restart (target: restart <= 2 x create);
+- ``signing_cost_pingpong_tcp`` / ``signing_cost_restart_tcp``: what signing
+  and checking every frame costs (the default), against a system with
+  ``[cluster] signing = false``, both measured in this run, signed and
+  unsigned systems taking turns: 1 - signed/unsigned ping-pong throughput
+  (target: <= 0.15, ``signing_target_met``), and signed/unsigned restart - 1.
+
+A tcp system signs every frame by default, and the raw Thespian baseline
+started in the same process uses the same transport (Thespian's serializer
+is one per process), so the ping-pong ratios compare the runtime's own work.
 
 Each figure is the median of several rounds; raw and omega rounds alternate
 so that a noisy neighbour hits both.
@@ -27,7 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..runtime import Actor, Runtime, SupervisorSpec, SystemConfig, handler
+from ..runtime import Actor, ClusterConfig, Runtime, SupervisorSpec, SystemConfig, handler
 from ..runtime.system import free_port
 from . import raw_thespian
 
@@ -104,10 +113,10 @@ ROUNDS = {"simple": 20000, "tcp": 1000}
 OMEGA_DEPTH = 2  # guardian (created by the admin), the application root, then its workers
 
 
-def run(quick: bool = False, progress: Progress = None) -> dict[str, float]:
+def run(quick: bool = False, progress: Progress = None) -> dict[str, float | bool]:
     say = progress or (lambda text: None)
     rounds = 3 if quick else 7
-    result: dict[str, float] = {}
+    result: dict[str, float | bool] = {}
     with tempfile.TemporaryDirectory(prefix="omega-bench-") as data:
         for base in ("simple", "tcp"):
             say(f"{base}: ping-pong, {rounds} rounds each of omega, raw nested and raw top-level")
@@ -116,8 +125,40 @@ def run(quick: bool = False, progress: Progress = None) -> dict[str, float]:
             result[f"restart_ms_{base}_p50"] = _restart_ms(base, 5 if quick else 25, data)
         say("tcp: raw createActor")
         result["create_ms_tcp_p50"] = _create_ms(5 if quick else 25)
+        say("tcp: signing every frame, against signing = false (taking turns)")
+        result.update(_signing_cost(rounds, quick, data, result["restart_ms_tcp_p50"]))
     result["restart_over_create_tcp"] = round(result["restart_ms_tcp_p50"] / result["create_ms_tcp_p50"], 2)
     return result
+
+
+SIGNING_TARGET = 0.15  # at most this share of ping-pong throughput lost to signing
+
+
+def _signing_cost(rounds: int, quick: bool, data: str, restart_signed_ms: float) -> dict[str, float | bool]:
+    n = ROUNDS["tcp"] // (5 if quick else 1)
+    rates: dict[bool, list[float]] = {True: [], False: []}
+    for turn in range(max(2, rounds // 2)):
+        for signing in (True, False):  # one system at a time: a process's transport follows the system it started last
+            runtime = Runtime.start(SupervisorSpec(intensity=0), _tcp(data, signing))
+            try:
+                rates[signing] += [2 * n / _omega_round(runtime, 2 * turn + k, n) for k in range(2)]
+            finally:
+                runtime.shutdown()
+    signed, unsigned = statistics.median(rates[True]), statistics.median(rates[False])
+    restart_unsigned = _restart_ms("tcp", 5 if quick else 25, data, signing=False)
+    cost = round(1 - signed / unsigned, 3)
+    return {
+        "pingpong_msgs_per_s_omega_tcp_signed": round(signed),
+        "pingpong_msgs_per_s_omega_tcp_unsigned": round(unsigned),
+        "signing_cost_pingpong_tcp": cost,
+        "restart_ms_tcp_unsigned_p50": restart_unsigned,
+        "signing_cost_restart_tcp": round(restart_signed_ms / restart_unsigned - 1, 3),
+        "signing_target_met": cost <= SIGNING_TARGET,
+    }
+
+
+def _tcp(data: str, signing: bool = True) -> SystemConfig:
+    return SystemConfig(base="tcp", data_dir=data, log_level="WARNING", cluster=ClusterConfig(signing=signing))
 
 
 def _pingpong(base: str, rounds: int, quick: bool, data: str) -> dict[str, float]:
@@ -163,9 +204,10 @@ def _raw_round(system: Any, depth: int, n: int) -> float:
         raw_thespian.stop(system, pair)
 
 
-def _restart_ms(base: str, samples: int, data: str) -> float:
+def _restart_ms(base: str, samples: int, data: str, signing: bool = True) -> float:
     tree = SupervisorSpec(intensity=samples + 5, period=3600, children=(Victim.child_spec("victim", name="victim"),))
-    runtime = Runtime.start(tree, SystemConfig(base=base, data_dir=data, log_level="WARNING"))
+    config = _tcp(data, signing) if base == "tcp" else SystemConfig(base=base, data_dir=data, log_level="WARNING")
+    runtime = Runtime.start(tree, config)
     try:
         timings = []
         for _ in range(samples):

@@ -22,6 +22,8 @@ import struct
 import time
 from typing import Protocol, runtime_checkable
 
+from .frame_types import travels
+
 _DOUBLE = struct.Struct("<d")
 
 
@@ -32,6 +34,7 @@ class Clock(Protocol):
         ...
 
 
+@travels
 class MonotonicClock:
     """``time.monotonic``: system-wide on Linux, so comparable across processes."""
 
@@ -48,6 +51,7 @@ class MonotonicClock:
         return "MonotonicClock()"
 
 
+@travels
 class ManualClock:
     """A clock that only moves when told to (one process only)."""
 
@@ -63,15 +67,24 @@ class ManualClock:
         self._now += seconds
 
 
+@travels
 class FileClock:
-    """A hand-moved clock shared by every process that opens the same file."""
+    """A hand-moved clock shared by every process that opens the same file.
 
-    def __init__(self, path: str | os.PathLike[str], start: float | None = None) -> None:
+    ``FileClock.create(path, start)`` writes the file; ``FileClock(path)``
+    only names it, so rebuilding one from a frame touches no file.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
         self._map: mmap.mmap | None = None
-        if start is not None:
-            with open(self.path, "wb") as handle:
-                handle.write(_DOUBLE.pack(float(start)))
+
+    @classmethod
+    def create(cls, path: str | os.PathLike[str], start: float) -> FileClock:
+        """A new clock file at ``path``, reading ``start``."""
+        with open(path, "wb") as handle:
+            handle.write(_DOUBLE.pack(float(start)))
+        return cls(path)
 
     def _mapped(self) -> mmap.mmap:
         if self._map is None:

@@ -6,7 +6,9 @@
     node = "edge-1"                    # this node's name, unique in the cluster
     leader = "10.0.0.5:1900"           # the leader's admin address; omit on the leader
     capabilities = { role = "constellation", gpu = true }
-    secret_file = "/etc/omega/cluster.key"   # needed to bind beyond loopback
+    secret_file = "/etc/omega/cluster.key"   # the key every frame is signed with; share it across nodes
+    signing = true                     # false: frames go unsigned (loopback only, with a warning at start)
+    trusted_modules = ["myapp"]        # installed packages whose message types frames may carry (see frame_types)
     heartbeat_interval = 0.25          # seconds between heartbeats to remote children and members
     heartbeat_misses = 4               # missed in a row = that child crashed / that node is down
     placement_wait = 30.0              # seconds a child waits for a member that satisfies it
@@ -14,6 +16,13 @@
 ``python run.py start --node NAME --leader HOST:PORT --capability KEY=VALUE``
 overrides these keys. A node without a ``[cluster]`` table is a cluster of
 one named ``local``.
+
+Every frame of a tcp system is signed and checked before it is unpickled,
+loopback included (any local process can reach a loopback port). Without a
+``secret_file`` the key is ``<data_dir>/secret``, made (mode 0600) at the
+first start and read again by the commands that attach to the system. The
+nodes of a cluster share one ``secret_file``. ``signing = false`` is for a
+benchmark or a single-user machine, never a default.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import SpecError
+from .frame_types import travels
 
 NODE_CAPABILITY = "omega.node"  # every system advertises its node name under this key
 JOIN_CAPABILITY = "omega.join"  # changed by a member to make Thespian register it again
@@ -41,6 +51,8 @@ class ClusterConfig:
     leader: str | None = None
     capabilities: Mapping[str, Capability] = field(default_factory=dict)
     secret_file: str | None = None
+    signing: bool = True
+    trusted_modules: tuple[str, ...] = ()
     heartbeat_interval: float = HEARTBEAT[0]
     heartbeat_misses: int = HEARTBEAT[1]
     placement_wait: float = 30.0
@@ -53,6 +65,9 @@ class ClusterConfig:
         object.__setattr__(self, "capabilities", check_requirements(self.capabilities, "capabilities"))
         if self.secret_file is not None and (not isinstance(self.secret_file, str) or not self.secret_file):
             raise SpecError(f"expected the path of a secret file; got {self.secret_file!r}", key="secret_file")
+        if not isinstance(self.signing, bool):
+            raise SpecError(f"expected true or false; got {self.signing!r}", key="signing")
+        object.__setattr__(self, "trusted_modules", _module_names(self.trusted_modules))
         for key in ("heartbeat_interval", "placement_wait"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
@@ -99,6 +114,7 @@ def leader_address(value: object) -> tuple[str, int]:
     raise SpecError(f"expected 'HOST:PORT' of the leader's admin, such as '127.0.0.1:1900'; got {value!r}", key="leader")
 
 
+@travels
 class Table(dict):  # type: ignore[type-arg]
     """A checked table of capabilities: hashable, so that specs and configs holding one stay values."""
 
@@ -107,6 +123,15 @@ class Table(dict):  # type: ignore[type-arg]
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Table, (dict(self),))
+
+
+def _module_names(value: object) -> tuple[str, ...]:
+    """Top-level package names: frames may rebuild their message types (see :mod:`.frame_types`)."""
+    if isinstance(value, str) or not isinstance(value, (list, tuple)) or not all(
+        isinstance(name, str) and name.isidentifier() for name in value
+    ):
+        raise SpecError(f"expected a list of top-level package names, e.g. ['myapp']; got {value!r}", key="trusted_modules")
+    return tuple(value)
 
 
 def check_requirements(value: object, key: str) -> Table:

@@ -14,6 +14,11 @@ What it protects: the integrity and authenticity of each frame, for holders of
 the secret (HMAC-SHA256 over magic, timestamp, nonce and payload), and against
 replay within ``window`` seconds (a timestamp check plus a cache of nonces).
 
+What passes the signature is rebuilt by :class:`~.frame_types.MessageUnpickler`,
+which admits message types and refuses any other global (a function, a class
+whose construction does something): a second line against a holder of the
+key gone wrong.
+
 What it does not: confidentiality (frames travel in clear: use a private
 network or a tunnel for that), nor anything against a holder of the secret,
 who is a member of the cluster by definition. The clocks of the cluster must
@@ -42,6 +47,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from ..errors import SpecError
+from .frame_types import Admission, MessageUnpickler
 
 MIN_SECRET_BYTES = 32
 REPLAY_CACHE_LIMIT = 100_000
@@ -78,6 +84,7 @@ class FrameAuth:
         window: float = 120.0,
         clock: Callable[[], float] = time.time,
         on_reject: Callable[[str], None] | None = None,
+        admission: Admission | None = None,
     ) -> None:
         if not isinstance(secret, bytes) or len(secret) < MIN_SECRET_BYTES:
             raise ValueError(f"secret must be at least {MIN_SECRET_BYTES} bytes")
@@ -87,6 +94,7 @@ class FrameAuth:
         self._window = float(window)
         self._clock = clock
         self._on_reject = on_reject
+        self._admission = admission or Admission()
         self._seen: dict[bytes, float] = {}  # nonce -> expiry, in arrival order
         self._lock = threading.Lock()
         self.rejected = 0
@@ -98,19 +106,22 @@ class FrameAuth:
 
     def loads(self, data: bytes) -> Any:
         if not isinstance(data, (bytes, bytearray, memoryview)):
-            self._refuse("not a signed frame")
+            self.refuse("not a signed frame")
         data = bytes(data)
         if data in _CONTROL:
             return _CONTROL[data]
         if data in _FOREIGN_CONTROL:
-            self._refuse("control frame")
+            self.refuse("control frame")
         if len(data) < _HEADER_BYTES or not data.startswith(MAGIC):
-            self._refuse("not a signed frame")
+            self.refuse("not a signed frame")
         head, payload = data[:_SIGNED_HEAD_BYTES], data[_HEADER_BYTES:]
         if not hmac.compare_digest(data[_SIGNED_HEAD_BYTES:_HEADER_BYTES], self._tag(head, payload)):
-            self._refuse("bad signature")
+            self.refuse("bad signature")
         self._admit(head)
-        return pickle.loads(payload)
+        try:
+            return MessageUnpickler(payload, self._admission).load()
+        except pickle.UnpicklingError as exc:  # a global that is not a message type: refused, never called
+            self.refuse(f"refused type: {exc}")
 
     def _tag(self, head: bytes, payload: bytes) -> bytes:
         return hmac.new(self._secret, head + payload, hashlib.sha256).digest()
@@ -133,7 +144,7 @@ class FrameAuth:
                 while len(self._seen) > REPLAY_CACHE_LIMIT:
                     del self._seen[next(iter(self._seen))]
                 return
-        self._refuse(reason)
+        self.refuse(reason)
 
     def _forget_expired(self, now: float) -> None:
         # Pruned from the oldest arrival on: amortised O(1). An entry that
@@ -144,12 +155,45 @@ class FrameAuth:
                 return
             del self._seen[nonce]
 
-    def _refuse(self, reason: str) -> NoReturn:
+    def refuse(self, reason: str) -> NoReturn:
+        """Count a refused frame, report it, and raise :class:`AuthError`."""
         with self._lock:
             self.rejected += 1
         if self._on_reject is not None:
             self._on_reject(reason)
         raise AuthError(reason)
+
+
+def ensure_secret(path: str) -> bytes:
+    """The secret in ``path``, made first if there is none: 32 random bytes, hex, in a file only its owner reads.
+
+    The file appears whole or not at all (written aside, then linked into
+    place), and two processes starting at once make it once: the second link
+    fails, and that process reads the first one's.
+    """
+    folder = os.path.dirname(path) or "."
+    if not os.path.exists(path):
+        try:
+            os.makedirs(folder, exist_ok=True)
+            _link_new_secret(path, folder)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise _secret_error(path, f"the file cannot be made ({exc.strerror or exc})") from None
+    return load_secret(path)
+
+
+def _link_new_secret(path: str, folder: str) -> None:
+    scratch = os.path.join(folder, f".secret-{os.getpid()}-{secrets.token_hex(4)}")
+    descriptor = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(secrets.token_hex(MIN_SECRET_BYTES).encode())
+            file.flush()
+            os.fsync(file.fileno())
+        os.link(scratch, path)  # atomic, and fails if another process linked first
+    finally:
+        os.unlink(scratch)
 
 
 def load_secret(path: str) -> bytes:

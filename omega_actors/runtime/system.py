@@ -41,7 +41,7 @@ from .cluster import Cluster, accepts
 from .cluster_config import ClusterConfig, leader_address
 from .event_bus import EventBus
 from .exits import ExitReason
-from .frame_auth import load_secret
+from .frame_auth import ensure_secret, load_secret
 from .guardian import BUS_ID, CLUSTER_ID, REGISTRY_ID, SYSTEM_IDS, Guardian
 from .introspection import ChildCounts, ChildInfo, Children, TreeNode
 from .messages import (
@@ -78,6 +78,7 @@ from .supervisor_spec import Strategy, SupervisorSpec, check_unique_names, walk
 
 GUARDIAN_NAME = "omega.guardian"
 ADMIN_EXIT_SECONDS = 5.0
+SECRET_FILE = "secret"  # in the data directory, when [cluster] names no secret_file
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +107,7 @@ class SystemConfig:
             raise SpecError(f"expected true or false; got {self.allow_remote!r}", key="allow_remote")
         if not isinstance(self.cluster, ClusterConfig):
             raise SpecError(f"expected a ClusterConfig; got {self.cluster!r}", key="cluster")
-        _check_bind(self.bind, self.allow_remote, self.cluster.secret_file)
+        _check_bind(self.bind, self.allow_remote, self.cluster)
         port = self.admin_port
         if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 0 <= port < 65536):
             raise SpecError(f"expected a port from 1 to 65535, or 0 for a free one; got {self.admin_port!r}", key="admin_port")
@@ -123,7 +124,7 @@ class SystemConfig:
         SupervisorSpec(intensity=self.intensity, period=self.period)
 
 
-def _check_bind(bind: object, allow_remote: bool, secret_file: str | None) -> None:
+def _check_bind(bind: object, allow_remote: bool, cluster: ClusterConfig) -> None:
     try:
         if not isinstance(bind, str):
             raise ValueError
@@ -138,10 +139,10 @@ def _check_bind(bind: object, allow_remote: bool, secret_file: str | None) -> No
             "set allow_remote = true and a [cluster] secret_file, or keep '127.0.0.1'",
             key="bind",
         )
-    if secret_file is None:
+    if cluster.secret_file is None or not cluster.signing:
         raise SpecError(
-            f"bind = {bind!r} needs [cluster] secret_file: without a shared secret, anyone who reaches "
-            "the port could send pickles (code execution); see docs/cluster.md",
+            f"bind = {bind!r} needs [cluster] secret_file, shared by the nodes, and signing on: without it, "
+            "anyone who reaches the port could send pickles (code execution); see docs/cluster.md",
             key="bind",
         )
 
@@ -251,7 +252,7 @@ class Runtime:
         """
         if not port_taken(config.bind, admin_port):
             raise RuntimeStartError(f"no actor system listens on {config.bind}:{admin_port}")
-        system = ThespianSystem.connect(admin_port, config.bind, cluster_secret(config))
+        system = ThespianSystem.connect(admin_port, config.bind, cluster_secret(config), config.cluster.trusted_modules)
         try:
             guardian = system.create(GUARDIAN_NAME)  # a global name: the running guardian's address
         except BaseException:
@@ -484,13 +485,33 @@ def _start_tcp(config: SystemConfig, port: int, log_defs: dict[str, Any]) -> The
         )
     return ThespianSystem(
         "tcp", admin_port=port, bind=bind, log_defs=log_defs, advertised=cluster.advertised(),
-        leader=None if cluster.leader is None else leader_address(cluster.leader), secret=cluster_secret(config),
+        leader=None if cluster.leader is None else leader_address(cluster.leader), secret=_secret_at_start(config),
+        trusted_modules=cluster.trusted_modules,
     )  # fmt: skip
 
 
-def cluster_secret(config: SystemConfig) -> bytes | None:
-    path = config.cluster.secret_file
-    return None if path is None else load_secret(path)
+def _secret_at_start(config: SystemConfig) -> bytes | None:
+    secret = cluster_secret(config, create=True)
+    if secret is None:
+        logs.emit(logging.WARNING, "frames_unsigned", "", bind=config.bind,
+                  reason="[cluster] signing = false: any process that reaches this machine's loopback can run code here")  # fmt: skip
+    return secret
+
+
+def cluster_secret(config: SystemConfig, *, create: bool = False) -> bytes | None:
+    """The key every frame of this system is signed with; None only when ``[cluster] signing = false``.
+
+    ``[cluster] secret_file`` when set (the nodes of a cluster share it), else
+    ``<data_dir>/secret``, which the first start makes (``create``) and the
+    commands that attach later read.
+    """
+    cluster = config.cluster
+    if not cluster.signing:
+        return None
+    if cluster.secret_file is not None:
+        return load_secret(cluster.secret_file)
+    path = str(Path(config.data_dir) / SECRET_FILE)
+    return ensure_secret(path) if create else load_secret(path)
 
 
 def _check_importable(tree: SupervisorSpec, root_id: str) -> None:

@@ -23,12 +23,16 @@ def test_the_cluster_benchmark_prints_one_json_line_with_remote_local_and_failov
 
 
 @pytest.mark.slow
-def test_the_runtime_benchmark_prints_its_keys_as_json():
+def test_the_runtime_benchmark_prints_its_keys_as_json_and_exits_1_only_naming_a_missed_target():
     result = run_py("bench", "runtime", "--quick", "--json", timeout=600)
-    assert result.returncode == 0, result.stderr
-    figures = json.loads(result.stdout.strip().splitlines()[-1])
-    for key in ("pingpong_ratio_simple", "pingpong_ratio_tcp", "restart_ms_simple_p50", "restart_ms_tcp_p50", "create_ms_tcp_p50"):
+    figures = json.loads(result.stdout.strip().splitlines()[-1])  # printed whether or not a target was met
+    keys = ("pingpong_ratio_simple", "pingpong_ratio_tcp", "restart_ms_simple_p50", "restart_ms_tcp_p50", "create_ms_tcp_p50",
+            "pingpong_msgs_per_s_omega_tcp_signed", "pingpong_msgs_per_s_omega_tcp_unsigned", "restart_ms_tcp_unsigned_p50")
+    for key in keys:
         assert figures[key] > 0, key
+    # A quick run on a loaded machine may miss the signing target: then, and only then, exit 1 and say which.
+    assert result.returncode == (0 if figures["signing_target_met"] else 1), result.stderr
+    assert ("signing missed its target" in result.stderr) == (not figures["signing_target_met"])
 
 
 @pytest.mark.slow

@@ -128,9 +128,10 @@ def _still_ours(group: int, started: str | None) -> bool:
 class Cluster:
     """Starts nodes under ``root`` and shuts every one of them down at the end."""
 
-    def __init__(self, root: Path, secret_file: Path | None = None) -> None:
+    def __init__(self, root: Path, secret_file: Path | None = None, signing: bool = True) -> None:
         self.root = root
-        self.secret_file = secret_file
+        # The nodes of a cluster share one secret (each would make its own in its data directory otherwise).
+        self.secret_file = (secret_file or _shared_secret(root)) if signing else None
         self.nodes: dict[str, Node] = {}
 
     def node(self, name: str, tree: str = "[tree]\n", bind: str = "127.0.0.1", prefix: tuple[str, ...] = ()) -> Node:
@@ -141,8 +142,7 @@ class Cluster:
         (config / "system.toml").write_text(
             f'[system]\nbase = "tcp"\n{remote}admin_port = {port}\ndata_dir = "{self.root / name / "data"}"\nlog_level = "INFO"\n'
         )
-        secret = f'secret_file = "{self.secret_file}"\n' if self.secret_file else ""
-        (config / "cluster.toml").write_text(f"[cluster]\n{HEARTBEAT}{secret}")
+        (config / "cluster.toml").write_text(f"[cluster]\n{HEARTBEAT}{self._signing()}")
         (config / "tree.toml").write_text(tree)
         node = Node(name, config, port, prefix=prefix, bind=bind)
         self.nodes[name] = node
@@ -161,8 +161,11 @@ class Cluster:
         return node
 
     def connect(self, node: Node) -> Runtime:
-        cluster = ClusterConfig(secret_file=str(self.secret_file)) if self.secret_file else ClusterConfig()
+        cluster = ClusterConfig(secret_file=str(self.secret_file)) if self.secret_file else ClusterConfig(signing=False)
         return Runtime.connect(node.admin_port, SystemConfig(base="tcp", cluster=cluster))
+
+    def _signing(self) -> str:
+        return f'secret_file = "{self.secret_file}"\n' if self.secret_file else "signing = false\n"
 
     def close(self) -> None:
         for node in self.nodes.values():
@@ -182,3 +185,11 @@ class Cluster:
                 process.stdout.close()  # type: ignore[union-attr]
         leftovers = [pid for node in self.nodes.values() for pid in node.processes() if alive(pid)]
         assert not leftovers, f"processes left behind: {leftovers}"
+
+
+def _shared_secret(root: Path) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / "cluster.secret"
+    path.write_bytes(os.urandom(32).hex().encode())
+    path.chmod(0o600)
+    return path

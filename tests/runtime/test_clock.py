@@ -26,7 +26,7 @@ def clocks() -> Iterator[list[FileClock]]:
 
 
 def open_clock(clocks: list[FileClock], path: str | Path, start: float | None = None) -> FileClock:
-    clock = FileClock(path, start)
+    clock = FileClock(path) if start is None else FileClock.create(path, start)
     clocks.append(clock)
     return clock
 

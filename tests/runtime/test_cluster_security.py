@@ -1,4 +1,4 @@
-"""With a cluster secret, nothing from a process that lacks it is unpickled, created or delivered.
+"""With frames signed (the default), nothing from a process that lacks the secret is unpickled, created or delivered.
 
 The attacker here is another process on the same host: the strongest
 position short of holding the secret (or root). It tries the runtime's own
@@ -9,7 +9,6 @@ code the moment they are loaded.
 from __future__ import annotations
 
 import os
-import pickle
 import socket
 import subprocess
 import sys
@@ -21,6 +20,7 @@ import pytest
 
 from .cluster_nodes import Cluster, Node, counters_tree
 from .cluster_probes import Bump, Bumped
+from .hostile import raw_frame, send_raw
 from .test_system import listening_ports
 
 pytestmark = [pytest.mark.tcp, pytest.mark.slow]
@@ -62,7 +62,8 @@ OUTSIDER = textwrap.dedent("""
     from omega_actors.runtime.cluster_config import ClusterConfig
     from tests.runtime.cluster_probes import Bump
     port, secret_file = int(sys.argv[1]), sys.argv[2] or None
-    runtime = Runtime.connect(port, SystemConfig(base="tcp", cluster=ClusterConfig(secret_file=secret_file)))
+    cluster = ClusterConfig(secret_file=secret_file) if secret_file else ClusterConfig(signing=False)  # unsigned frames
+    runtime = Runtime.connect(port, SystemConfig(base="tcp", cluster=cluster))
     try:
         print(runtime.ask("w0", Bump(), 5.0))
     finally:
@@ -88,26 +89,6 @@ def test_a_process_without_the_cluster_secret_can_neither_attach_nor_deliver_a_m
     assert '"event": "frame_rejected"' in log
 
 
-def raw_frame(marker: Path) -> bytes:
-    """What a Thespian peer sends, holding a pickle that creates ``marker`` when it is loaded."""
-
-    class Payload:
-        def __reduce__(self) -> tuple[object, tuple[str, str]]:
-            return (open, (str(marker), "w"))
-
-    data = pickle.dumps(Payload())
-    return f"{len(data)}>".encode() + data
-
-
-def send_raw(port: int, frame: bytes) -> None:
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
-        connection.sendall(frame)
-        try:
-            connection.recv(64)  # Thespian answers every frame (ack or data error), or closes
-        except OSError:
-            pass
-
-
 def test_a_pickle_sent_without_the_secret_is_never_loaded_by_an_admin_or_an_actor(
     guarded: tuple[Cluster, Node], tmp_path: Path
 ) -> None:
@@ -122,8 +103,8 @@ def test_a_pickle_sent_without_the_secret_is_never_loaded_by_an_admin_or_an_acto
     assert bump(cluster, node) == 1  # and both still work
 
 
-def test_without_a_cluster_secret_the_same_pickle_is_loaded_which_is_why_tcp_binds_loopback_by_default(tmp_path: Path) -> None:
-    nodes = Cluster(tmp_path / "open")
+def test_with_signing_off_the_same_pickle_is_loaded_which_is_why_signing_is_the_default(tmp_path: Path) -> None:
+    nodes = Cluster(tmp_path / "open", signing=False)
     try:
         node = nodes.start(nodes.node("lead", counters_tree(("w0", "{}"))))
         marker = tmp_path / "loaded"

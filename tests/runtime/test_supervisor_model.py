@@ -99,7 +99,7 @@ class SupervisionMachine(RuleBasedStateMachine):
         super().__init__()
         self.dir = tempfile.mkdtemp(prefix="omega-model-")
         self.log = os.path.join(self.dir, "probe.log")
-        self.clock = FileClock(os.path.join(self.dir, "clock"), start=1000.0)
+        self.clock = FileClock.create(os.path.join(self.dir, "clock"), start=1000.0)
         self.runtime: Runtime | None = None
         self.seen = 0
         self.counter = 0

@@ -80,7 +80,7 @@ def test_a_supervisor_spec_with_children_survives_pickling() -> None:
 
 
 def test_a_file_clock_travels_with_a_pickled_spec(tmp_path: Path) -> None:
-    clock = FileClock(tmp_path / "clock", start=3.0)
+    clock = FileClock.create(tmp_path / "clock", start=3.0)
     try:
         copy = pickle.loads(pickle.dumps(SupervisorSpec(clock=clock)))
         clock.advance(1.0)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import textwrap
@@ -20,6 +22,7 @@ from omega_actors.runtime.processes import parent_of
 from omega_actors.runtime.system import free_port
 
 from .conftest import alive, assert_all_gone, pids_of, wait_until
+from .hostile import raw_frame, send_raw
 from .probes import Ping, Pong, Probe
 
 
@@ -61,7 +64,6 @@ def descendants(pid: int) -> set[int]:
 def test_every_process_of_a_tcp_system_listens_on_loopback_only(start_runtime, probe_log):
     runtime = start_runtime(SupervisorSpec(children=(Probe.child_spec("w", probe_log),)), "tcp")
     tree = runtime.tree()
-    admin = parent_of(tree.pid)
     processes = pids_of(tree) | {admin} | descendants(admin)
     assert len(processes) >= 7, "admin, logger, guardian, registry, bus, app and the worker"
     addresses = set().union(*(listening_addresses(pid) for pid in processes))
@@ -196,3 +198,64 @@ def test_another_process_can_attach_to_a_running_system_and_leave_it_running(sta
 def test_attaching_where_nothing_runs_fails_clearly():
     with pytest.raises(RuntimeStartError, match="no actor system listens on 127.0.0.1:"):
         Runtime.connect(free_port(), SystemConfig(base="tcp"))
+
+
+@pytest.mark.tcp
+def test_on_the_default_config_hostile_frames_run_nothing_are_counted_and_logged_and_the_system_keeps_serving(
+    start_runtime, probe_log, tmp_path
+):
+    """No [cluster] table: every frame is signed anyway, and any local process can reach a loopback port."""
+    runtime = start_runtime(SupervisorSpec(children=(Probe.child_spec("w", probe_log, name="w"),)), "tcp")
+    tree = runtime.tree()
+    worker = next(node for node in tree.walk() if node.id == "w")
+    marker = tmp_path / "ran"
+    refused = (raw_frame(marker), b"99999999999>" + b"x" * 64, b"10>" + os.urandom(10))
+    for port in {runtime.admin_port, *listening_ports(worker.pid)}:
+        send_raw(port, raw_frame(marker)[:20], wait=False)  # cut short: never whole, so never unpickled
+        for frame in refused:
+            send_raw(port, frame)
+    assert not marker.exists()
+    assert isinstance(runtime.ask("w", Ping()), Pong)
+    log = tmp_path / "omega" / "logs" / "omega.jsonl"
+    reasons = {"not a signed frame", "a frame of 99999999999 bytes announced; at most 34603008 are accepted"}
+    logged = wait_until(lambda: {reason for _, reason in _refusals(log)} == reasons and _refusals(log),
+                        what="the refusals, each counted and logged")  # fmt: skip
+    counts = sorted(count for _, count in _counts(log))
+    assert len(logged) >= len(refused) and counts[-1] >= len(refused)  # a process counts every frame it refused
+
+
+def _refusals(log: Path) -> list[tuple[int, str]]:
+    return [(event["pid"], event["reason"]) for event in _rejections(log)]
+
+
+def _counts(log: Path) -> list[tuple[int, int]]:
+    return [(event["pid"], event["rejected"]) for event in _rejections(log)]
+
+
+def _rejections(log: Path) -> list[dict]:
+    events = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    return [event for event in events if event["event"] == "frame_rejected"]
+
+
+@pytest.mark.tcp
+def test_the_default_secret_is_made_private_at_first_start_reused_and_refused_once_others_can_read_it(tmp_path):
+    config = SystemConfig(base="tcp", data_dir=str(tmp_path))
+    with Runtime.start(SupervisorSpec(), config):
+        secret = tmp_path / "secret"
+        assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+        made = secret.read_bytes()
+    with Runtime.start(SupervisorSpec(), config):
+        assert secret.read_bytes() == made
+    secret.chmod(0o644)
+    with pytest.raises(SpecError, match=rf"readable by group or others .* run: chmod 600 {secret}"):
+        Runtime.start(SupervisorSpec(), config)
+
+
+@pytest.mark.tcp
+def test_a_client_of_a_signing_system_needs_its_secret(start_runtime, probe_log, tmp_path):
+    runtime = start_runtime(SupervisorSpec(children=(Probe.child_spec("w", probe_log, name="w"),)), "tcp")
+    elsewhere = SystemConfig(base="tcp", data_dir=str(tmp_path / "elsewhere"))
+    with pytest.raises(SpecError, match="secret_file: the file does not exist"):
+        Runtime.connect(runtime.admin_port, elsewhere)
+    with Runtime.connect(runtime.admin_port, SystemConfig(base="tcp", data_dir=str(tmp_path / "omega"))) as attached:
+        assert isinstance(attached.ask("w", Ping()), Pong)

@@ -70,6 +70,7 @@ class ThespianSystem:
         advertised: dict[str, Any] | None = None,
         leader: tuple[str, int] | None = None,
         secret: bytes | None = None,
+        trusted_modules: tuple[str, ...] = (),
     ) -> None:
         """``advertised``: this node's capabilities; ``leader``: the admin to join a convention with;
         ``secret``: sign and verify every frame (see :mod:`.transport`)."""
@@ -79,7 +80,7 @@ class ThespianSystem:
         self.admin_port = admin_port
         capabilities: dict[str, Any] = dict(advertised or {})
         if base == "tcp":
-            configure_transport(bind, secret)
+            configure_transport(bind, secret, trusted_modules)
             capabilities["Admin Port"] = admin_port
             if leader is not None:
                 capabilities["Convention Address.IPv4"] = leader
@@ -93,9 +94,10 @@ class ThespianSystem:
         self._sink = self._system.createActor(Sink)
 
     @classmethod
-    def connect(cls, admin_port: int, bind: str = "127.0.0.1", secret: bytes | None = None) -> ThespianSystem:
+    def connect(cls, admin_port: int, bind: str = "127.0.0.1", secret: bytes | None = None,
+                trusted_modules: tuple[str, ...] = ()) -> ThespianSystem:
         """Join a running TCP system as a client; closing it leaves the system running."""
-        system = cls("tcp", admin_port=admin_port, bind=bind, log_defs=None, secret=secret)
+        system = cls("tcp", admin_port=admin_port, bind=bind, log_defs=None, secret=secret, trusted_modules=trusted_modules)
         system._owns_admin = False
         return system
 

@@ -8,9 +8,11 @@ inherited by every actor process forked from this one:
 - :func:`_install_bind_patch`: every endpoint (admin, actors, external
   clients) binds the configured host, 127.0.0.1 unless an operator says
   otherwise.
-- :func:`_install_frame_auth`: with a cluster secret, every frame is signed
-  (:mod:`..frame_auth`) and checked before it is unpickled, and a frame that
-  announces an absurd size is refused before it is buffered.
+- :func:`_install_frame_auth`: every frame is signed (:mod:`..frame_auth`)
+  and checked before it is unpickled, rebuilt by an unpickler that admits
+  message types only (:mod:`..frame_types`), and a frame that announces an
+  absurd size is refused before it is buffered. Only ``[cluster] signing =
+  false`` leaves Thespian's plain pickle in place.
 - :func:`_install_close_patch`: closing a transport closes its sockets.
 
 The patches are process-wide, as Thespian's transport is: a process's
@@ -29,22 +31,26 @@ from thespian.system.transport.TCPTransport import TCPTransport
 
 from .. import logs
 from ..frame_auth import FrameAuth
+from ..frame_types import Admission
 
 MAX_CHECKPOINT_BYTES = 16 * 1024 * 1024
 MAX_FRAME_BYTES = 2 * MAX_CHECKPOINT_BYTES + (1 << 20)  # the largest checkpoint travels in an Init, with room
 
 _bind_host = "127.0.0.1"
-_installed_secret: bytes | None = None
+_installed: tuple[bytes | None, tuple[str, ...]] = (None, ())
 _PLAIN = (tcp_module.serializer, tcp_module.ReceiveBuffer)  # Thespian's own: pickle, unbounded
 
 
-def configure(bind: str, secret: bytes | None) -> None:
-    """Bind endpoints to ``bind``, and sign and check frames with ``secret`` (None: plain pickle)."""
+def configure(bind: str, secret: bytes | None, trusted_modules: tuple[str, ...] = ()) -> None:
+    """Bind endpoints to ``bind``, and sign and check frames with ``secret`` (None: plain pickle).
+
+    ``trusted_modules``: packages beyond the application's own code whose message types frames may carry.
+    """
     global _bind_host
     _bind_host = bind
     _install_bind_patch()
     _install_close_patch()
-    _install_frame_auth(secret)
+    _install_frame_auth(secret, tuple(trusted_modules))
     if bind != "0.0.0.0":
         os.environ["THESPIAN_BASE_IPADDR"] = bind
 
@@ -64,7 +70,7 @@ def _install_bind_patch() -> None:
     IPBase.IPActorAddress.__init__ = init
 
 
-def _install_frame_auth(secret: bytes | None) -> None:
+def _install_frame_auth(secret: bytes | None, trusted_modules: tuple[str, ...]) -> None:
     """Sign every frame this process sends and verify every frame before unpickling it.
 
     Thespian's TCP transport reads its serializer from a module global each
@@ -74,15 +80,15 @@ def _install_frame_auth(secret: bytes | None) -> None:
     Thespian's receive path, which answers with its data-error ack and closes
     the connection: the message is never unpickled, never delivered.
     """
-    global _installed_secret
-    if secret == _installed_secret:
+    global _installed
+    if (secret, trusted_modules) == _installed:
         return
-    if secret is None:  # this process now talks to a system without a secret (a test, an operator's CLI)
+    if secret is None:  # this process now talks to a system that signs nothing (signing = false)
         tcp_module.serializer, tcp_module.ReceiveBuffer = _PLAIN
     else:
-        tcp_module.serializer = FrameAuth(secret, on_reject=_rejected_frame)
+        tcp_module.serializer = FrameAuth(secret, on_reject=_rejected_frame, admission=Admission(trusted_modules))
         tcp_module.ReceiveBuffer = _GuardedReceiveBuffer
-    _installed_secret = secret
+    _installed = (secret, trusted_modules)
 
 
 class _GuardedReceiveBuffer(tcp_module.ReceiveBuffer):  # type: ignore[misc,name-defined]
@@ -104,7 +110,11 @@ class _GuardedReceiveBuffer(tcp_module.ReceiveBuffer):  # type: ignore[misc,name
     def addMore(self, buf: bytes) -> None:
         super().addMore(buf)
         if self._size is not None and self._size > MAX_FRAME_BYTES:
-            raise ValueError(f"a frame of {self._size} bytes announced; at most {MAX_FRAME_BYTES} are accepted")
+            refusal = f"a frame of {self._size} bytes announced; at most {MAX_FRAME_BYTES} are accepted"
+            serializer = tcp_module.serializer
+            if isinstance(serializer, FrameAuth):
+                serializer.refuse(refusal)  # counted and logged like any other refused frame
+            raise ValueError(refusal)
 
     def completed(self) -> Any:
         if self._frame is None:
