@@ -64,6 +64,7 @@ def descendants(pid: int) -> set[int]:
 def test_every_process_of_a_tcp_system_listens_on_loopback_only(start_runtime, probe_log):
     runtime = start_runtime(SupervisorSpec(children=(Probe.child_spec("w", probe_log),)), "tcp")
     tree = runtime.tree()
+    admin = parent_of(tree.pid)
     processes = pids_of(tree) | {admin} | descendants(admin)
     assert len(processes) >= 7, "admin, logger, guardian, registry, bus, app and the worker"
     addresses = set().union(*(listening_addresses(pid) for pid in processes))
